@@ -1,0 +1,50 @@
+"""Roles and what each may do. The one table every view and endpoint consults.
+
+A permission is a plain string `<area>.<verb>`; `can(role, perm)` is the only check.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Administrator"
+    PRESCRIBER = "prescriber", "Prescriber"
+    NURSE = "nurse", "Nurse"
+    THERAPIST = "therapist", "Therapist"
+    FRONT_DESK = "front_desk", "Front desk"
+    INVENTORY = "inventory", "Inventory manager"
+    AUDITOR = "auditor", "Auditor (read-only)"
+
+
+class Perm:
+    PATIENT_VIEW = "patient.view"
+    PATIENT_CREATE = "patient.create"
+    PATIENT_EDIT = "patient.edit"
+    AUDIT_VIEW = "audit.view"
+    AUDIT_EXPORT = "audit.export"
+    CLINIC_MANAGE = "clinic.manage"
+
+
+_CLINICAL = {Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # Inventory managers handle the controlled-substance ledger, not charts.
+    Perm.PATIENT_VIEW: frozenset(_CLINICAL | {Role.FRONT_DESK, Role.AUDITOR}),
+    # Registration and demographics: front desk, nurses, prescribers and admins. Therapists read.
+    Perm.PATIENT_CREATE: frozenset({Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.FRONT_DESK}),
+    Perm.PATIENT_EDIT: frozenset({Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.FRONT_DESK}),
+    Perm.AUDIT_VIEW: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Perm.AUDIT_EXPORT: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Perm.CLINIC_MANAGE: frozenset({Role.ADMIN}),
+}
+
+# Roles that may be a patient's primary clinician.
+CLINICIAN_ROLES = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
+
+
+def can(role: str | None, perm: str) -> bool:
+    if role is None:
+        return False
+    return role in PERMISSIONS[perm]

@@ -1,0 +1,141 @@
+"""Sign-in extras (two-factor), the clinic switcher, personal API tokens, the start page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp import match_token
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketacare.accounts import actions
+from ketacare.accounts.forms import ApiTokenForm, OTPCodeForm
+from ketacare.accounts.middleware import SESSION_CLINIC_KEY, mfa_required_for
+from ketacare.accounts.models import ApiToken
+from ketacare.accounts.roles import Perm
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    actor = getattr(request, "actor", None)
+    if actor is not None and actor.can(Perm.PATIENT_VIEW):
+        return redirect("patients-list")
+    if actor is not None and actor.can(Perm.AUDIT_VIEW):
+        return redirect("audit-list")
+    return render(request, "accounts/home.html")
+
+
+@login_required
+@require_POST
+def switch_clinic(request: HttpRequest) -> HttpResponse:
+    try:
+        clinic_id = int(request.POST.get("clinic", ""))
+    except ValueError:
+        raise Http404("No such clinic.") from None
+    membership = next((m for m in request.memberships if m.clinic_id == clinic_id), None)  # type: ignore[attr-defined]
+    if membership is None:
+        raise Http404("No such clinic.")
+    request.session[SESSION_CLINIC_KEY] = clinic_id
+    messages.info(request, f"You are now working in {membership.clinic.name} as {membership.get_role_display()}.")
+    return redirect("home")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse("home")
+
+
+@login_required
+def security(request: HttpRequest) -> HttpResponse:
+    devices = TOTPDevice.objects.filter(user=request.user, confirmed=True)
+    return render(
+        request,
+        "accounts/security.html",
+        {"devices": devices, "mfa_required": mfa_required_for(request)},
+    )
+
+
+@login_required
+def mfa_setup(request: HttpRequest) -> HttpResponse:
+    """Enrol a TOTP authenticator: show the QR code, confirm with a first code."""
+    user = request.user
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists() and not user.is_verified():  # type: ignore[union-attr]
+        return redirect("accounts-mfa-verify")
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, confirmed=False, defaults={"name": "Authenticator app"}
+    )
+    form = OTPCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            messages.success(request, "Two-factor sign-in is on. You will be asked for a code at each sign-in.")
+            return redirect("home")
+        form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, dark="#000", light="#fff")
+    return render(
+        request,
+        "accounts/mfa_setup.html",
+        {"form": form, "qr_svg": qr_svg, "secret": _b32_secret(device), "required": mfa_required_for(request)},
+    )
+
+
+def _b32_secret(device: TOTPDevice) -> str:
+    from base64 import b32encode
+
+    secret = b32encode(device.bin_key).decode()
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@login_required
+def mfa_verify(request: HttpRequest) -> HttpResponse:
+    if request.user.is_verified():  # type: ignore[union-attr]
+        return HttpResponseRedirect(_safe_next(request))
+    form = OTPCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = match_token(request.user, form.cleaned_data["code"])
+        if device is not None:
+            otp_login(request, device)
+            return HttpResponseRedirect(_safe_next(request))
+        form.add_error("code", "That code did not match. Wait for the next code and try again.")
+    return render(request, "accounts/mfa_verify.html", {"form": form, "next": _safe_next(request)})
+
+
+@login_required
+def token_list(request: HttpRequest) -> HttpResponse:
+    clinic = getattr(request, "clinic", None)
+    new_token: str | None = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST":
+        if clinic is None:
+            raise Http404("You are not a member of any clinic.")
+        if form.is_valid():
+            token, new_token = actions.create_api_token(request.user, clinic, form.cleaned_data["name"])  # type: ignore[arg-type]
+            form = ApiTokenForm()
+    tokens = ApiToken.objects.filter(user=request.user).select_related("clinic")
+    context: dict[str, Any] = {"tokens": tokens, "form": form, "new_token": new_token}
+    response = render(request, "accounts/tokens.html", context, status=422 if form.errors else 200)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        token = actions.revoke_api_token(request.user, token_id)  # type: ignore[arg-type]
+    except ApiToken.DoesNotExist:
+        raise Http404("No such token.") from None
+    messages.success(request, f"Token “{token.name}” is revoked; requests using it now get 401.")
+    return redirect("accounts-tokens")

@@ -1,0 +1,74 @@
+"""The JSON API (Django Ninja) at /api/v1, OpenAPI at /api/docs. Routers live in each domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from ketacare.accounts.api_auth import ApiTokenAuth
+from ketacare.accounts.idempotency import IdempotencyConflict
+from ketacare.patients.api import router as patients_router
+
+api = NinjaAPI(
+    title="KetaCare API",
+    version="1",
+    description=(
+        "Every request needs `Authorization: Bearer <token>` (create one under Account → API tokens "
+        "or with `manage.py create_api_token`). A token acts for one user in one clinic, with that "
+        "user's role. POST requests accept an `Idempotency-Key` header: a repeat returns the first "
+        "result and creates nothing. Errors: 401 no or bad token, 403 role not allowed, 404 missing "
+        "or not in your clinic, 409 possible duplicate, 422 invalid input with one entry per field."
+    ),
+    auth=ApiTokenAuth(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    urls_namespace="api",
+)
+api.add_router("/v1/patients", patients_router, tags=["patients"])
+
+
+def field_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
+    return {"detail": [{"field": field, "msg": msg} for field, msgs in errors.items() for msg in msgs]}
+
+
+@api.exception_handler(ValidationError)
+def on_schema_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    detail = []
+    for error in exc.errors:
+        loc = [str(part) for part in error.get("loc", [])]
+        # loc is e.g. ["body", "payload", "date_of_birth"]: the field is the part after the schema.
+        field = ".".join(loc[2:]) if len(loc) > 2 and loc[0] == "body" else ".".join(loc[1:]) or ".".join(loc)
+        detail.append({"field": field, "msg": error.get("msg", "Invalid value."), "loc": loc})
+    return api.create_response(request, {"detail": detail}, status=422)
+
+
+@api.exception_handler(DjangoValidationError)
+def on_model_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return api.create_response(request, field_errors(errors), status=422)
+
+
+@api.exception_handler(PermissionDenied)
+def on_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc) or "Your role does not allow this."}, status=403)
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = api.create_response(request, {"detail": "Missing, unknown or revoked API token."}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="ketacare"'
+    return response
+
+
+@api.exception_handler(IdempotencyConflict)
+def on_idempotency_conflict(request: HttpRequest, exc: IdempotencyConflict) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"detail": [{"field": "Idempotency-Key", "msg": "This key was already used with a different request body."}]},
+        status=422,
+    )

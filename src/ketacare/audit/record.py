@@ -1,0 +1,58 @@
+"""`record(...)`: the one writer of audit rows. Call it inside the action's transaction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+import json
+
+from ketacare.audit.models import AuditAction, AuditEvent, AuditOutcome
+
+if TYPE_CHECKING:
+    from ketacare.accounts.context import Actor
+
+
+def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
+    # Dates, decimals and UUIDs become strings the same way everywhere.
+    result: dict[str, Any] = json.loads(json.dumps(detail, cls=DjangoJSONEncoder))
+    return result
+
+
+def record(
+    actor: Actor,
+    action: AuditAction,
+    event_type: str,
+    *,
+    subject: models.Model | None = None,
+    patient: Any = None,
+    detail: dict[str, Any] | None = None,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+) -> AuditEvent:
+    """Write one audit row for `actor` (who, for which clinic, from where)."""
+    return AuditEvent.objects.create(
+        clinic=actor.clinic,
+        actor=actor.user,
+        actor_label=f"{actor.user.full_name} <{actor.user.email}>",
+        actor_role=actor.role,
+        patient=patient,
+        action=action,
+        event_type=event_type,
+        subject_type=subject._meta.label_lower if subject is not None else "",
+        subject_id=str(subject.pk) if subject is not None else "",
+        outcome=outcome,
+        remote_addr=actor.remote_addr,
+        user_agent=actor.user_agent,
+        via=actor.via,
+        occurred_at=timezone.now(),
+        detail=_jsonable(detail or {}),
+    )
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: {"old": x, "new": y}} for the fields whose value changed."""
+    return {
+        key: {"old": old.get(key), "new": value} for key, value in new.items() if old.get(key) != value
+    }
