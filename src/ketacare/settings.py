@@ -21,20 +21,16 @@ VAR_DIR = Path(env_str("KETACARE_VAR_DIR", str(BASE_DIR / "var")))
 
 ENVIRONMENT = env_str("KETACARE_ENV", "development")
 if ENVIRONMENT not in {"development", "test", "production"}:
-    raise ImproperlyConfigured(
-        f"KETACARE_ENV must be development, test or production, not {ENVIRONMENT!r}"
-    )
+    raise ImproperlyConfigured(f"KETACARE_ENV must be development, test or production, not {ENVIRONMENT!r}")
 PRODUCTION = ENVIRONMENT == "production"
 
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
-_DEV_SECRET = "django-insecure-ketacare-development-key-never-use-in-production"
+_DEV_SECRET = "django-insecure-ketacare-development-key-never-use-in-production"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET)
 
 if PRODUCTION:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 40:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set (at least 40 characters) when KETACARE_ENV=production"
-        )
+        raise ImproperlyConfigured("SECRET_KEY must be set (at least 40 characters) when KETACARE_ENV=production")
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off when KETACARE_ENV=production")
 
@@ -162,6 +158,9 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_IPWARE_PROXY_COUNT = env_int("KETACARE_PROXY_COUNT", 0) or None
 AXES_VERBOSE = False
+# Lock the account, not the address: a clinic's staff share one address behind its router, and
+# locking it would lock out the whole clinic (axes.W006 warns about the opposite choice).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # The number of trusted reverse proxies in front of the app; 0 means REMOTE_ADDR is the client.
 KETACARE_PROXY_COUNT = env_int("KETACARE_PROXY_COUNT", 0)

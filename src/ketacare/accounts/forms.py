@@ -35,6 +35,4 @@ class OTPCodeForm(StyledFormMixin, forms.Form):
 
 
 class ApiTokenForm(StyledFormMixin, forms.Form):
-    name = forms.CharField(
-        label="Token name", max_length=100, help_text="What will use it, e.g. “lab results import”."
-    )
+    name = forms.CharField(label="Token name", max_length=100, help_text="What will use it, e.g. “lab results import”.")

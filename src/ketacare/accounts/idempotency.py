@@ -34,9 +34,7 @@ def fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_once(
-    actor: Actor, key: str, request_hash: str, effect: Callable[[], tuple[int, Any]]
-) -> Outcome:
+def run_once(actor: Actor, key: str, request_hash: str, effect: Callable[[], tuple[int, Any]]) -> Outcome:
     """Run `effect` (returning status and JSON body) once per (clinic, user, key)."""
     existing = _find(actor, key)
     if existing is not None:

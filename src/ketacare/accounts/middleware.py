@@ -70,9 +70,7 @@ class MFAMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if (
-            user.is_authenticated
-            and not request.path.startswith(self.EXEMPT_PREFIXES)
-            and not user.is_verified()  # type: ignore[union-attr]
+            user.is_authenticated and not request.path.startswith(self.EXEMPT_PREFIXES) and not user.is_verified()  # type: ignore[union-attr,attr-defined]
         ):
             from django_otp import devices_for_user
 

@@ -71,9 +71,7 @@ class Membership(models.Model):
 
     class Meta:
         ordering = ["clinic__name"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "clinic"], name="membership_one_per_user_and_clinic")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "clinic"], name="membership_one_per_user_and_clinic")]
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} at {self.clinic}"
@@ -143,9 +141,7 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["clinic", "user", "key"], name="idempotency_key_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["clinic", "user", "key"], name="idempotency_key_unique")]
 
     def __str__(self) -> str:
         return self.key

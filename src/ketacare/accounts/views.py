@@ -71,9 +71,7 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
     user = request.user
     if TOTPDevice.objects.filter(user=user, confirmed=True).exists() and not user.is_verified():  # type: ignore[union-attr]
         return redirect("accounts-mfa-verify")
-    device, _ = TOTPDevice.objects.get_or_create(
-        user=user, confirmed=False, defaults={"name": "Authenticator app"}
-    )
+    device, _ = TOTPDevice.objects.get_or_create(user=user, confirmed=False, defaults={"name": "Authenticator app"})
     form = OTPCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["code"]):
@@ -121,9 +119,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
         if clinic is None:
             raise Http404("You are not a member of any clinic.")
         if form.is_valid():
-            token, new_token = actions.create_api_token(request.user, clinic, form.cleaned_data["name"])  # type: ignore[arg-type]
+            _token, new_token = actions.create_api_token(request.user, clinic, form.cleaned_data["name"])  # type: ignore[arg-type]
             form = ApiTokenForm()
-    tokens = ApiToken.objects.filter(user=request.user).select_related("clinic")
+    tokens = ApiToken.objects.filter(user=request.user).select_related("clinic")  # type: ignore[misc]
     context: dict[str, Any] = {"tokens": tokens, "form": form, "new_token": new_token}
     response = render(request, "accounts/tokens.html", context, status=422 if form.errors else 200)
     response["Cache-Control"] = "no-store"

@@ -40,18 +40,14 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 
 class AuditEvent(models.Model):
-    clinic = models.ForeignKey(
-        "clinics.Clinic", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     # Kept as written at the time, so the trail reads the same if the user is renamed.
     actor_label = models.CharField(max_length=250, blank=True)
     actor_role = models.CharField(max_length=20, blank=True)
-    patient = models.ForeignKey(
-        "patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     action = models.CharField(max_length=1, choices=AuditAction.choices)
     event_type = models.CharField(max_length=60, help_text="<noun>.<past tense>, e.g. patient.updated")
     subject_type = models.CharField(max_length=60, blank=True)

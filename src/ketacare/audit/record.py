@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
-import json
 
 from ketacare.audit.models import AuditAction, AuditEvent, AuditOutcome
 
@@ -53,6 +53,4 @@ def record(
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """{field: {"old": x, "new": y}} for the fields whose value changed."""
-    return {
-        key: {"old": old.get(key), "new": value} for key, value in new.items() if old.get(key) != value
-    }
+    return {key: {"old": old.get(key), "new": value} for key, value in new.items() if old.get(key) != value}

@@ -52,7 +52,9 @@ def on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any
 
 
 @receiver(user_login_failed)
-def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
+def on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     email = str(credentials.get("username") or credentials.get("email") or "")[:200]
     user = get_user_model().objects.filter(email__iexact=email).first()
     _write(user, f"<{email}>", request, "session.sign_in_failed", AuditOutcome.MINOR_FAILURE)

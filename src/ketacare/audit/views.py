@@ -35,7 +35,7 @@ class AuditFilterForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, actor: Actor, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.actor = actor
+        self.viewer = actor
         self.fields["actor"].queryset = (  # type: ignore[attr-defined]
             User.objects.filter(memberships__clinic=actor.clinic).distinct().order_by("full_name")
         )
@@ -48,9 +48,9 @@ class AuditFilterForm(StyledFormMixin, forms.Form):
         return cleaned
 
     def filtered(self) -> QuerySet[AuditEvent]:
-        qs = AuditEvent.objects.filter(clinic=self.actor.clinic)
+        qs = AuditEvent.objects.filter(clinic=self.viewer.clinic)
         data = self.cleaned_data
-        zone = self.actor.clinic.zone
+        zone = self.viewer.clinic.zone
         if data.get("patient_id"):
             qs = qs.filter(patient_id=data["patient_id"])
         if data.get("patient"):
@@ -65,7 +65,9 @@ class AuditFilterForm(StyledFormMixin, forms.Form):
             start = datetime.datetime.combine(data["date_from"], datetime.time.min, tzinfo=zone)
             qs = qs.filter(occurred_at__gte=start)
         if data.get("date_to"):
-            end = datetime.datetime.combine(data["date_to"] + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone)
+            end = datetime.datetime.combine(
+                data["date_to"] + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone
+            )
             qs = qs.filter(occurred_at__lt=end)
         return qs.select_related("patient").order_by("-occurred_at", "-id")
 
@@ -101,13 +103,25 @@ class _Echo:
 
 
 CSV_COLUMNS = [
-    "occurred_at", "actor", "role", "action", "event_type", "outcome", "patient_mrn", "patient_id",
-    "subject_type", "subject_id", "remote_addr", "via", "user_agent", "detail",
+    "occurred_at",
+    "actor",
+    "role",
+    "action",
+    "event_type",
+    "outcome",
+    "patient_mrn",
+    "patient_id",
+    "subject_type",
+    "subject_id",
+    "remote_addr",
+    "via",
+    "user_agent",
+    "detail",
 ]
 
 
 @clinic_view(Perm.AUDIT_EXPORT)
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     actor = actor_of(request)
     form = AuditFilterForm(request.GET or {}, actor=actor)
     if not form.is_valid():

@@ -27,9 +27,7 @@ class Clinic(models.Model):
     country = models.CharField(max_length=2, default="US")
     phone = models.CharField(max_length=40, blank=True)
     # Settings: explicit columns, so each is typed, validated and documented.
-    require_mfa = models.BooleanField(
-        default=True, help_text="Staff must use a TOTP authenticator app to sign in."
-    )
+    require_mfa = models.BooleanField(default=True, help_text="Staff must use a TOTP authenticator app to sign in.")
     mrn_prefix = models.CharField(max_length=10, default="KC", help_text="Prefix of generated MRNs.")
     next_mrn_number = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -58,9 +56,7 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["clinic", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["clinic", "name"], name="location_name_unique_per_clinic")
-        ]
+        constraints = [models.UniqueConstraint(fields=["clinic", "name"], name="location_name_unique_per_clinic")]
 
     def __str__(self) -> str:
         return self.name
@@ -82,9 +78,7 @@ class Resource(models.Model):
 
     class Meta:
         ordering = ["location", "kind", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["location", "name"], name="resource_name_unique_per_location")
-        ]
+        constraints = [models.UniqueConstraint(fields=["location", "name"], name="resource_name_unique_per_location")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.location.name})"

@@ -12,7 +12,7 @@ def client_ip(request: HttpRequest) -> str:
     if proxies:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies]
+            return str(forwarded[-proxies])
     return str(request.META.get("REMOTE_ADDR", ""))
 
 

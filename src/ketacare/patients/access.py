@@ -25,14 +25,22 @@ def access_patient(actor: Actor, patient_id: int, perm: str = Perm.PATIENT_VIEW)
     another clinic gets Http404, indistinguishably. Refusals are recorded in the audit trail.
     """
     if not actor.can(perm):
-        record(actor, AuditAction.READ, "patient.access_denied", outcome=AuditOutcome.MINOR_FAILURE,
-               detail={"patient_id": patient_id, "permission": perm})
+        record(
+            actor,
+            AuditAction.READ,
+            "patient.access_denied",
+            outcome=AuditOutcome.MINOR_FAILURE,
+            detail={"patient_id": patient_id, "permission": perm},
+        )
         raise PermissionDenied(f"Your role does not allow {perm}.")
-    patient = (
-        patients_of(actor).select_related("primary_clinician").filter(pk=patient_id).first()
-    )
+    patient = patients_of(actor).select_related("primary_clinician").filter(pk=patient_id).first()
     if patient is None:
-        record(actor, AuditAction.READ, "patient.access_denied", outcome=AuditOutcome.MINOR_FAILURE,
-               detail={"patient_id": patient_id, "permission": perm, "reason": "not found in clinic"})
+        record(
+            actor,
+            AuditAction.READ,
+            "patient.access_denied",
+            outcome=AuditOutcome.MINOR_FAILURE,
+            detail={"patient_id": patient_id, "permission": perm, "reason": "not found in clinic"},
+        )
         raise Http404("No such patient.")
     return patient

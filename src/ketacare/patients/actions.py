@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -108,7 +108,7 @@ def _next_mrn(clinic: Clinic) -> str:
     return mrn
 
 
-def _replace_contacts(patient: Patient, contacts: list[Mapping[str, Any]]) -> None:
+def _replace_contacts(patient: Patient, contacts: Sequence[Mapping[str, Any]]) -> None:
     existing = {c.pk: c for c in patient.contacts.all()}
     keep: set[int] = set()
     for item in contacts:
@@ -131,7 +131,7 @@ def _replace_contacts(patient: Patient, contacts: list[Mapping[str, Any]]) -> No
 def create_patient(
     actor: Actor,
     data: Mapping[str, Any],
-    contacts: list[Mapping[str, Any]] | None = None,
+    contacts: Sequence[Mapping[str, Any]] | None = None,
     *,
     confirm_not_duplicate: bool = False,
 ) -> Patient:
@@ -175,7 +175,7 @@ def update_patient(
     actor: Actor,
     patient: Patient,
     data: Mapping[str, Any],
-    contacts: list[Mapping[str, Any]] | None = None,
+    contacts: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Change a patient's details (only the fields given). Returns the audited changes."""
     _require(actor, Perm.PATIENT_EDIT)
@@ -202,8 +202,9 @@ def update_patient(
         if contacts_after != contacts_before:
             changes["contacts"] = {"old": contacts_before, "new": contacts_after}
     if changes:
-        record(actor, AuditAction.UPDATE, "patient.updated", subject=locked, patient=locked,
-               detail={"changes": changes})
+        record(
+            actor, AuditAction.UPDATE, "patient.updated", subject=locked, patient=locked, detail={"changes": changes}
+        )
     # Keep the caller's object current.
     patient.refresh_from_db()
     return changes

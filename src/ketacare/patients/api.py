@@ -138,6 +138,8 @@ def patch_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) 
         current["primary_clinician_id"] = patient.primary_clinician_id
         merged = {**current, **changes}
         values = _validated(actor, merged, instance=patient)
-        changed = {k: v for k, v in values.items() if (k if k != "primary_clinician" else "primary_clinician_id") in changes}
+        changed = {
+            k: v for k, v in values.items() if (k if k != "primary_clinician" else "primary_clinician_id") in changes
+        }
         actions.update_patient(actor, patient, changed, contacts)
     return patient

@@ -74,7 +74,12 @@ class Patient(models.Model):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             kwargs["update_fields"] = {
-                *update_fields, "last_name_key", "first_name_key", "preferred_name_key", "phone_key", "updated_at"
+                *update_fields,
+                "last_name_key",
+                "first_name_key",
+                "preferred_name_key",
+                "phone_key",
+                "updated_at",
             }
         super().save(*args, **kwargs)
 

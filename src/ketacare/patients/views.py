@@ -174,4 +174,4 @@ def _label(field: str) -> str:
 
     if field == "contacts":
         return "contacts"
-    return str(Patient._meta.get_field(field).verbose_name)
+    return str(getattr(Patient._meta.get_field(field), "verbose_name", field))
