@@ -58,7 +58,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -72,6 +71,10 @@ MIDDLEWARE = [
     # Last, so it sees the outcome of authentication (django-axes' rule).
     "axes.middleware.AxesMiddleware",
 ]
+
+if PRODUCTION:
+    # Static files from the app process (collectstatic first); runserver serves them in development.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "ketacare.urls"
 WSGI_APPLICATION = "ketacare.wsgi.application"
