@@ -7,7 +7,7 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION audit_auditevent_refuse_change() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'audit_auditevent is append-only: % refused', TG_OP;
+    RAISE EXCEPTION USING MESSAGE = 'audit_auditevent is append-only: ' || TG_OP || ' refused';
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_auditevent_append_only
