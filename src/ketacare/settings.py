@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "ketacare.accounts",
     "ketacare.audit",
     "ketacare.patients",
+    "ketacare.demo",
 ]
 
 MIDDLEWARE = [
