@@ -34,6 +34,7 @@ def _tasks_run_immediately(settings: Any) -> None:
     """Background tasks run at once in tests (the database backend and its worker in production)."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
+
 # persona key -> (full name, role, clinic key)
 PERSONAS: dict[str, tuple[str, Role, str]] = {
     "ann": ("Ann Admin", Role.ADMIN, "harbor"),
