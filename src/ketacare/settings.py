@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.admin",
+    "ninja",  # serves Swagger UI from its own static files, not from a CDN
     "django_htmx",
     "django_otp",
     "django_otp.plugins.otp_totp",

@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path
 
 from ketacare.accounts import views as account_views
@@ -9,4 +10,5 @@ urlpatterns = [
     path("patients/", include("ketacare.patients.urls")),
     path("audit/", include("ketacare.audit.urls")),
     path("api/", api.urls),
+    path("admin/", admin.site.urls),
 ]
