@@ -12,7 +12,7 @@ class MembershipInline(admin.TabularInline[Membership, User]):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin[User]):
+class UserAdmin(BaseUserAdmin[User]):  # type: ignore[type-var]  # email login, no username
     ordering = ["email"]
     list_display = ["email", "full_name", "credentials", "is_active", "is_staff"]
     search_fields = ["email", "full_name"]
