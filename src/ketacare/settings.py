@@ -1,8 +1,8 @@
 """KetaCare settings.
 
 One file, read from the environment (Healthchecks style). Every variable is listed in
-`docs/operations.md`. In production (`KETACARE_ENV=production`) a missing secret key or `DEBUG`
-left on stops the process at start-up.
+`docs/operations.md`. In production (`KETACARE_ENV=production`) a missing secret key, `DEBUG`
+left on or no `ALLOWED_HOSTS` stops the process at start-up.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ if PRODUCTION:
         raise ImproperlyConfigured("DEBUG must be off when KETACARE_ENV=production")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    # Without it every request gets 400; say so at start-up rather than at the first request.
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list the site's host names when KETACARE_ENV=production")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -162,7 +165,11 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_IPWARE_PROXY_COUNT = env_int("KETACARE_PROXY_COUNT", 0) or None
+# One count per account however the address is capitalised ("Ann@…" and "ann@…" are one account).
+AXES_USERNAME_CALLABLE = "ketacare.accounts.lockout.lockout_username"
+# The same client address as the audit trail (django-ipware is not installed, so axes' own
+# AXES_IPWARE_* settings would be ignored and it would log the proxy's address).
+AXES_CLIENT_IP_CALLABLE = "ketacare.lib.http.client_ip"
 AXES_VERBOSE = False
 # Lock the account, not the address: a clinic's staff share one address behind its router, and
 # locking it would lock out the whole clinic (axes.W006 warns about the opposite choice).

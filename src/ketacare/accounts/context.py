@@ -1,4 +1,8 @@
-"""Who is acting, for which clinic, from where: passed to every access check and action."""
+"""Who is acting, for which clinic, from where: passed to every access check and action.
+
+`Origin` is the "from where" alone, for account actions that are not tied to one clinic
+(two-factor, password) or that build their own Actor (API tokens).
+"""
 
 from __future__ import annotations
 
@@ -37,3 +41,16 @@ class Actor:
             user_agent=user_agent(request) if request is not None else "",
             via=via,
         )
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request comes from: address, user agent and channel (web, api, cli, task)."""
+
+    remote_addr: str = ""
+    user_agent: str = ""
+    via: str = "cli"
+
+    @classmethod
+    def of(cls, request: HttpRequest, via: str = "web") -> Origin:
+        return cls(remote_addr=client_ip(request), user_agent=user_agent(request), via=via)

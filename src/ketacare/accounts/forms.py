@@ -16,6 +16,10 @@ class EmailAuthenticationForm(StyledFormMixin, AuthenticationForm):
         "inactive": "This account is inactive.",
     }
 
+    def clean_username(self) -> str:
+        # Addresses are stored in lower case; tablets capitalise the first letter.
+        return str(self.cleaned_data["username"]).strip().lower()
+
 
 class OTPCodeForm(StyledFormMixin, forms.Form):
     code = forms.CharField(

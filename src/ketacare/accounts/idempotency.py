@@ -30,12 +30,27 @@ class Outcome:
     replayed: bool
 
 
+KEY_MAX = IdempotencyKey._meta.get_field("key").max_length or 200
+
+
+def _stored(key: str) -> str:
+    """The key as stored: itself, or its hash when longer than the column.
+
+    Callers add a prefix ("api:patients.create:") to a client's key of up to 200 characters;
+    PostgreSQL would refuse the longer value (a 500), SQLite would store it whole.
+    """
+    if len(key) <= KEY_MAX:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 def fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def run_once(actor: Actor, key: str, request_hash: str, effect: Callable[[], tuple[int, Any]]) -> Outcome:
     """Run `effect` (returning status and JSON body) once per (clinic, user, key)."""
+    key = _stored(key)
     existing = _find(actor, key)
     if existing is not None:
         return _replay(existing, request_hash)

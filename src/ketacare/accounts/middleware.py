@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -76,7 +77,8 @@ class MFAMiddleware:
 
             has_device = any(True for _ in devices_for_user(user, confirmed=True))
             if has_device:
-                return redirect(f"{reverse('accounts-mfa-verify')}?next={request.get_full_path()}")
+                # Encoded, so a page's own query string ("?q=a&page=2") comes back whole.
+                return redirect(f"{reverse('accounts-mfa-verify')}?{urlencode({'next': request.get_full_path()})}")
             if mfa_required_for(request):
                 return redirect(reverse("accounts-mfa-setup"))
         return self.get_response(request)

@@ -26,6 +26,10 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Addresses are stored in lower case; people type them as they like ("Ann@Example.org").
+        return self.get(**{self.model.USERNAME_FIELD: (username or "").strip().lower()})
+
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
@@ -53,6 +57,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def clean(self) -> None:
+        # Admin forms save through here: keep every address in lower case, as create_user does,
+        # so the unique index and sign-in see one spelling.
+        super().clean()
+        self.email = self.email.strip().lower()
 
     @property
     def display_name(self) -> str:

@@ -1,0 +1,54 @@
+"""Who may do what: the role table in accounts/roles.py, written out in full.
+
+Changing a grant means changing this table too, on purpose.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ketacare.accounts.roles import CLINICIAN_ROLES, PERMISSIONS, Perm, Role, can
+
+Y, N = True, False
+COLUMNS = [Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST, Role.FRONT_DESK, Role.INVENTORY, Role.AUDITOR]
+
+# permission        admin presc nurse  ther front  inv   aud
+TABLE = {
+    Perm.PATIENT_VIEW: (Y, Y, Y, Y, Y, N, Y),  # inventory keeps the ledger, not charts
+    Perm.PATIENT_CREATE: (Y, Y, Y, N, Y, N, N),  # therapists and auditors read only
+    Perm.PATIENT_EDIT: (Y, Y, Y, N, Y, N, N),
+    Perm.AUDIT_VIEW: (Y, N, N, N, N, N, Y),
+    Perm.AUDIT_EXPORT: (Y, N, N, N, N, N, Y),
+    Perm.CLINIC_MANAGE: (Y, N, N, N, N, N, N),
+}
+
+
+def test_every_permission_and_role_is_in_the_table():
+    assert set(TABLE) == set(PERMISSIONS)
+    assert set(COLUMNS) == set(Role)
+
+
+@pytest.mark.parametrize("perm", list(TABLE))
+@pytest.mark.parametrize("role", COLUMNS)
+def test_role_table(perm, role):
+    expected = TABLE[perm][COLUMNS.index(role)]
+
+    assert can(role, perm) is expected
+    assert can(role.value, perm) is expected  # the plain string stored on Membership
+
+
+def test_auditor_can_change_nothing():
+    writes = [p for p in PERMISSIONS if not p.endswith((".view", ".export"))]
+    assert writes
+    assert not [p for p in writes if can(Role.AUDITOR, p)]
+
+
+def test_no_role_and_unknown_roles_may_do_nothing():
+    for perm in PERMISSIONS:
+        assert not can(None, perm)
+        assert not can("", perm)
+        assert not can("patient", perm)
+
+
+def test_primary_clinicians_are_prescribers_nurses_and_therapists():
+    assert frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}) == CLINICIAN_ROLES
