@@ -35,6 +35,12 @@ def _tasks_run_immediately(settings: Any) -> None:
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Tests sign people in all the time; the production hasher's cost buys nothing here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # persona key -> (full name, role, clinic key)
 PERSONAS: dict[str, tuple[str, Role, str]] = {
     "ann": ("Ann Admin", Role.ADMIN, "harbor"),
