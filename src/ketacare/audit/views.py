@@ -94,7 +94,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "audit/list.html", {"form": form, "page": page, "querystring": query.urlencode()})
+    # The page says its times are in the clinic's zone: render them so.
+    with timezone.override(actor.clinic.zone):
+        return render(request, "audit/list.html", {"form": form, "page": page, "querystring": query.urlencode()})
 
 
 class _Echo:
@@ -127,7 +129,11 @@ def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     if not form.is_valid():
         return render(request, "audit/list.html", {"form": form, "page": None}, status=422)
     events = form.filtered()
-    record(actor, AuditAction.EXECUTE, "audit.exported", detail={"filters": form.as_detail(), "rows": events.count()})
+    exported = record(
+        actor, AuditAction.EXECUTE, "audit.exported", detail={"filters": form.as_detail(), "rows": events.count()}
+    )
+    # The file holds the rows counted above, not the row that records the export itself.
+    events = events.exclude(pk=exported.pk)
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:
@@ -135,20 +141,23 @@ def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         for event in events.iterator(chunk_size=2000):
             yield writer.writerow(
                 [
-                    event.occurred_at.isoformat(),
-                    _csv_safe(event.actor_label),
-                    event.actor_role,
-                    event.get_action_display(),
-                    event.event_type,
-                    event.get_outcome_display(),
-                    event.patient.mrn if event.patient else "",
-                    event.patient_id or "",
-                    event.subject_type,
-                    event.subject_id,
-                    event.remote_addr,
-                    event.via,
-                    event.user_agent,
-                    _csv_safe(json.dumps(event.detail, sort_keys=True)),
+                    _csv_safe(cell)
+                    for cell in (
+                        event.occurred_at.isoformat(),
+                        event.actor_label,
+                        event.actor_role,
+                        event.get_action_display(),
+                        event.event_type,
+                        event.get_outcome_display(),
+                        event.patient.mrn if event.patient else "",
+                        str(event.patient_id or ""),
+                        event.subject_type,
+                        event.subject_id,
+                        event.remote_addr,
+                        event.via,
+                        event.user_agent,
+                        json.dumps(event.detail, sort_keys=True),
+                    )
                 ]
             )
 
@@ -159,6 +168,10 @@ def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return response
 
 
+# Spreadsheet formula injection (OWASP "CSV Injection"): a cell starting with one of these is read as
+# a formula. Every cell is guarded, since user agents, MRNs and names are typed by someone.
+_FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+
+
 def _csv_safe(value: str) -> str:
-    # Spreadsheet formula injection: a cell starting with = + - @ is read as a formula.
-    return "'" + value if value[:1] in {"=", "+", "-", "@"} else value
+    return "'" + value if value[:1] in _FORMULA_STARTS else value

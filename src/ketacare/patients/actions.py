@@ -194,7 +194,12 @@ def update_patient(
             raise ValidationError({"mrn": "This MRN is already used by another patient in this clinic."})
     for field, value in values.items():
         setattr(locked, field, value)
-    locked.save()
+    try:
+        with transaction.atomic():
+            locked.save()
+    except IntegrityError as exc:
+        # Another request took the MRN after the check above.
+        raise ValidationError({"mrn": "This MRN is already used by another patient in this clinic."}) from exc
     changes = diff(before, _snapshot(locked))
     if contacts is not None:
         _replace_contacts(locked, contacts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from ninja import Header, Query, Router
@@ -55,13 +55,15 @@ def _validated(actor: Actor, values: dict[str, Any], instance: Patient | None = 
     return form.patient_values()
 
 
+# JSON values (dates as strings), since an Idempotency-Key stores the body in a JSONField.
 def _detail(patient: Patient) -> dict[str, Any]:
-    data = PatientDetailOut.from_orm(patient).dict()
+    data: dict[str, Any] = PatientDetailOut.from_orm(patient).model_dump(mode="json")
     return data
 
 
 def _summary(patient: Patient) -> dict[str, Any]:
-    return PatientSummaryOut.from_orm(patient).dict()
+    data: dict[str, Any] = PatientSummaryOut.from_orm(patient).model_dump(mode="json")
+    return data
 
 
 @router.get("", response=PatientPageOut, summary="List or search patients")
@@ -93,6 +95,9 @@ def create_patient(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),  # type: ignore[type-arg]
 ) -> tuple[int, Any]:
     actor = actor_of(request)
+    if not actor.can(Perm.PATIENT_CREATE):
+        # Refused before the clinic rules run: a role that may not register learns nothing from them.
+        raise PermissionDenied(f"Your role does not allow {Perm.PATIENT_CREATE}.")
     body = payload.dict()
     contacts = [{**c, "email": c.get("email") or ""} for c in body.pop("contacts")]
     confirm = body.pop("confirm_not_duplicate")
@@ -119,9 +124,9 @@ def create_patient(
 @router.get("/{patient_id}", response=PatientDetailOut, summary="Read a patient")
 def get_patient(request: HttpRequest, patient_id: int) -> Patient:
     actor = actor_of(request)
-    with transaction.atomic():
-        patient = access_patient(actor, patient_id)
-        actions.record_patient_read(actor, patient, view="api")
+    # Not inside a transaction: a refusal's audit row must outlive the 404 or 403 it raises.
+    patient = access_patient(actor, patient_id)
+    actions.record_patient_read(actor, patient, view="api")
     return patient
 
 
@@ -132,8 +137,9 @@ def patch_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) 
     contacts = changes.pop("contacts", None)
     if contacts is not None:
         contacts = [{**c, "email": c.get("email") or ""} for c in contacts]
+    # The guarded fetch comes first, outside the transaction, so a refusal stays in the audit trail.
+    patient = access_patient(actor, patient_id, Perm.PATIENT_EDIT)
     with transaction.atomic():
-        patient = access_patient(actor, patient_id, Perm.PATIENT_EDIT)
         current = {name: getattr(patient, name) for name in PatientForm.Meta.fields if name != "primary_clinician"}
         current["primary_clinician_id"] = patient.primary_clinician_id
         merged = {**current, **changes}

@@ -111,9 +111,9 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
     tab = request.GET.get("tab", "overview")
     if tab not in tabs:
         tab = "overview"
-    with transaction.atomic():
-        patient = access_patient(actor, patient_id)
-        actions.record_patient_read(actor, patient, view=f"chart:{tab}")
+    # Not inside a transaction: a refusal's audit row must outlive the 404 or 403 it raises.
+    patient = access_patient(actor, patient_id)
+    actions.record_patient_read(actor, patient, view=f"chart:{tab}")
     context = {
         "patient": patient,
         "contacts": list(patient.contacts.all()),

@@ -1,0 +1,57 @@
+"""Two identical POSTs with one Idempotency-Key at the same instant create exactly one patient."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+
+from ketacare.accounts.actions import create_api_token
+from ketacare.audit.models import AuditEvent
+from ketacare.patients.models import Patient
+from tests.patients.helpers import api_patient
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_simultaneous_repeats_with_one_key_create_one_patient(round_, personas, clinic):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no race to prove")
+    # given one token, and two threads that will send the same request at the same moment
+    _, raw = create_api_token(personas["cy"], clinic, "tablet")
+    barrier = threading.Barrier(2, timeout=10)
+    results: list[tuple[int, dict]] = []
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+            barrier.wait()
+            response = client.post(
+                "/api/v1/patients",
+                api_patient(),
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=f"same-{round_}",
+            )
+            results.append((response.status_code, response.json()))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # when
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # then one was created, the other got the same patient back
+    assert not errors, errors
+    assert sorted(status for status, _ in results) == [200, 201]
+    assert results[0][1]["id"] == results[1][1]["id"]
+    assert Patient.objects.count() == 1
+    assert AuditEvent.objects.filter(event_type="patient.created").count() == 1

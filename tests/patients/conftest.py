@@ -1,0 +1,1 @@
+from tests.patients.fixtures import charted  # noqa: F401  (shared fixture)
