@@ -55,3 +55,38 @@ def test_simultaneous_repeats_with_one_key_create_one_patient(round_, personas, 
     assert results[0][1]["id"] == results[1][1]["id"]
     assert Patient.objects.count() == 1
     assert AuditEvent.objects.filter(event_type="patient.created").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_simultaneous_registrations_of_one_person_without_a_key_create_one_patient(round_, personas, clinic):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no race to prove")
+    # given two desks registering the same person at the same moment, with no Idempotency-Key
+    _, raw = create_api_token(personas["cy"], clinic, "tablet")
+    barrier = threading.Barrier(2, timeout=10)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+            barrier.wait()
+            response = client.post("/api/v1/patients", api_patient(), content_type="application/json")
+            statuses.append(response.status_code)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # then the duplicate check saw the first registration: one patient, one 409
+    assert not errors, errors
+    assert sorted(statuses) == [201, 409]
+    assert Patient.objects.count() == 1

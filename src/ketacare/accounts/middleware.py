@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 
 from ketacare.accounts.context import Actor
 from ketacare.accounts.models import Membership
@@ -48,7 +49,12 @@ class ClinicMiddleware:
                 request.membership = current  # type: ignore[attr-defined]
                 request.clinic = current.clinic  # type: ignore[attr-defined]
                 request.actor = Actor.from_membership(current, request, via="web")  # type: ignore[attr-defined]
-        return self.get_response(request)
+                # Pages show times in the clinic's zone; storage stays UTC.
+                timezone.activate(current.clinic.zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 def mfa_required_for(request: HttpRequest) -> bool:

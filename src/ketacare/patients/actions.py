@@ -138,6 +138,9 @@ def create_patient(
     """Register a patient in the actor's clinic. Validated input only (a form or API schema)."""
     _require(actor, Perm.PATIENT_CREATE)
     values = _normalise(data)
+    # Registrations in one clinic run one at a time (the clinic row is locked until commit), so
+    # two simultaneous registrations of the same person cannot both pass the duplicate check.
+    Clinic.objects.select_for_update().filter(pk=actor.clinic.pk).first()
     if not confirm_not_duplicate:
         matches = find_possible_duplicates(
             actor.clinic, values["legal_first_name"], values["legal_last_name"], values["date_of_birth"]
