@@ -203,6 +203,9 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The project's own assets (ketacare.css, vendored Bootstrap): src/ketacare is not an installed app,
+# so AppDirectoriesFinder never looks there.
+STATICFILES_DIRS = [SRC_DIR / "ketacare" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
