@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -212,6 +213,10 @@ def test_audit_page(page, login_as, audit_history):
     login_as(page, "aud")
     page.goto("/audit/")
     expect(page.get_by_test_id("audit-row").first).to_be_visible()
+    # Times are in the clinic's zone, as the page says.
+    chicago = datetime.datetime.now(ZoneInfo("America/Chicago")).isoformat(timespec="seconds")[-6:]
+    stamp = page.get_by_test_id("audit-row").first.locator("time").get_attribute("datetime")
+    assert stamp.endswith(chicago), stamp
     check_page(page, "audit")
     page.get_by_label("From").fill("2030-01-02")
     page.get_by_label("To").fill("2030-01-01")
