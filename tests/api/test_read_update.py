@@ -152,8 +152,24 @@ def test_list_and_search_are_audited_once_per_request(api_client_for, charted, m
         ("patient.listed", "R", clinic, personas["aud"], "api", "192.0.2.90"),
         ("patient.searched", "R", clinic, personas["aud"], "api", "192.0.2.90"),
     ]
-    assert events[0].detail == {"query": "", "status": "", "page": 1, "rows_returned": 2, "total_matches": 2}
-    assert events[1].detail == {"query": "blake", "status": "active", "page": 1, "rows_returned": 1, "total_matches": 1}
+    listed_ids = [p["id"] for p in listed.json()["results"]]
+    searched_ids = [p["id"] for p in searched.json()["results"]]
+    assert events[0].detail == {
+        "query": "",
+        "status": "",
+        "page": 1,
+        "rows_returned": 2,
+        "total_matches": 2,
+        "patient_ids": listed_ids,
+    }
+    assert events[1].detail == {
+        "query": "blake",
+        "status": "active",
+        "page": 1,
+        "rows_returned": 1,
+        "total_matches": 1,
+        "patient_ids": searched_ids,
+    }
 
 
 def test_list_refuses_a_bad_status_or_page_naming_it(api_client_for):

@@ -223,8 +223,22 @@ def test_list_and_search_write_one_r_row_each_with_the_query_and_counts(actors, 
         ("patient.listed", "R", personas["tess"], clinic, None),
         ("patient.searched", "R", personas["tess"], clinic, None),
     ]
-    assert events[0].detail == {"query": "", "status": "", "page": 2, "rows_returned": 5, "total_matches": 30}
-    assert events[1].detail == {"query": "avery", "status": "active", "page": 1, "rows_returned": 3, "total_matches": 3}
+    assert events[0].detail == {
+        "query": "",
+        "status": "",
+        "page": 2,
+        "rows_returned": 5,
+        "total_matches": 30,
+        "patient_ids": [p.pk for p in listed.object_list],
+    }
+    assert events[1].detail == {
+        "query": "avery",
+        "status": "active",
+        "page": 1,
+        "rows_returned": 3,
+        "total_matches": 3,
+        "patient_ids": [p.pk for p in searched.object_list],
+    }
 
 
 def test_an_mrn_taken_between_the_check_and_the_save_is_a_field_error(actors, patient, make_patient, monkeypatch):

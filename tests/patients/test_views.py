@@ -374,7 +374,14 @@ def test_list_and_search_pages_write_one_row_with_the_query(
 
     assert response.status_code == 200
     event = AuditEvent.objects.get(event_type__in=["patient.listed", "patient.searched"])
-    assert (event.event_type, event.action, event.outcome, event.detail) == (event_type, "R", 0, detail)
+    shown = [p.pk for p in response.context["page"].object_list]
+    assert (event.event_type, event.action, event.outcome, event.detail) == (
+        event_type,
+        "R",
+        0,
+        {**detail, "patient_ids": shown},
+    )
+    assert len(shown) == detail["rows_returned"]
     assert (event.clinic, event.actor, event.patient, event.via, event.remote_addr) == (
         clinic,
         personas["cy"],

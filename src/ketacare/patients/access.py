@@ -33,7 +33,7 @@ def access_patient(actor: Actor, patient_id: int, perm: str = Perm.PATIENT_VIEW)
             detail={"patient_id": patient_id, "permission": perm},
         )
         raise PermissionDenied(f"Your role does not allow {perm}.")
-    patient = patients_of(actor).select_related("primary_clinician").filter(pk=patient_id).first()
+    patient = patients_of(actor).select_related("primary_clinician", "clinic").filter(pk=patient_id).first()
     if patient is None:
         record(
             actor,

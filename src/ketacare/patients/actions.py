@@ -242,6 +242,8 @@ def search_patients(
             "page": page.number,
             "rows_returned": len(page.object_list),
             "total_matches": paginator.count,
+            # Which patients appeared on screen, so an auditor can tell who was seen in a list.
+            "patient_ids": [patient.pk for patient in page.object_list],
         },
     )
     return page

@@ -12,7 +12,7 @@ from ketacare.accounts.models import User
 from ketacare.accounts.roles import CLINICIAN_ROLES
 from ketacare.clinics.models import Clinic
 from ketacare.lib.forms import StyledFormMixin
-from ketacare.patients.models import ContactRole, Patient, PatientContact, PatientStatus
+from ketacare.patients.models import ContactRole, Patient, PatientContact, PatientStatus, SexAtBirth
 
 
 def clinicians_of(clinic: Clinic) -> Any:
@@ -70,6 +70,10 @@ class PatientForm(StyledFormMixin, forms.ModelForm[Patient]):
         self.clinic = clinic
         self.fields["primary_clinician"].queryset = clinicians_of(clinic)  # type: ignore[attr-defined]
         self.fields["mrn"].required = self.instance.pk is not None
+        if self.instance.pk is not None:
+            self.fields["mrn"].help_text = "The clinic’s number for this patient; it must stay unique."
+        self.fields["sex_at_birth"].choices = [("", "Choose…"), *SexAtBirth.choices]  # type: ignore[attr-defined]
+        self.fields["primary_clinician"].empty_label = "Not assigned"  # type: ignore[attr-defined]
         self.fields["status"].initial = PatientStatus.ACTIVE
         self.fields["status"].required = False
         if self.instance.pk is not None:

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from ketacare.clinics.models import Clinic
 from ketacare.lib.text import digits, fold
@@ -106,6 +107,13 @@ class Patient(models.Model):
         self.first_name_key = fold(self.legal_first_name)
         self.preferred_name_key = fold(self.preferred_name)
         self.phone_key = digits(self.phone_mobile or self.phone_home)
+
+    @property
+    def age(self) -> int:
+        """Age in whole years today, in the clinic's time zone."""
+        today = timezone.localdate(timezone=self.clinic.zone)
+        born = self.date_of_birth
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
     @property
     def legal_name(self) -> str:

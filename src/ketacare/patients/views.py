@@ -18,7 +18,7 @@ from ketacare.accounts.roles import Perm
 from ketacare.patients import actions
 from ketacare.patients.access import access_patient
 from ketacare.patients.forms import ContactFormSet, PatientForm, contacts_from_formset
-from ketacare.patients.models import PatientContact, PatientStatus
+from ketacare.patients.models import ContactRole, PatientContact, PatientStatus
 
 CHART_TABS = [
     ("overview", "Overview"),
@@ -114,9 +114,11 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
     # Not inside a transaction: a refusal's audit row must outlive the 404 or 403 it raises.
     patient = access_patient(actor, patient_id)
     actions.record_patient_read(actor, patient, view=f"chart:{tab}")
+    contacts = list(patient.contacts.all())
     context = {
         "patient": patient,
-        "contacts": list(patient.contacts.all()),
+        "contacts": contacts,
+        "has_escort": any(c.role == ContactRole.ESCORT for c in contacts),
         "tabs": CHART_TABS,
         "tab": tab,
         "tab_label": tabs[tab],
