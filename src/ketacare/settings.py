@@ -134,6 +134,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# A reset link opens an account that can read PHI: keep its life short (Django's default is 3 days).
+PASSWORD_RESET_TIMEOUT = env_int("KETACARE_PASSWORD_RESET_HOURS", 2) * 3600
 LOGIN_URL = "accounts-login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts-login"
