@@ -50,7 +50,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--icu-locale", default="en-US", help="ICU locale of a newly created database ('' = server default)"
     )
-    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of sample searches")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE timings of sample searches")
+    parser.add_argument("--plans", action="store_true", help="with --explain, print the whole plans")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_URL))
     return parser.parse_args()
 
@@ -298,8 +299,10 @@ def measure(name: str, request: Callable[[str], Any], terms: Sequence[str], iter
     return Result(name, timings, queries)
 
 
-def explain(bench: BenchClinic, terms: Sequence[str]) -> None:
+def explain(bench: BenchClinic, terms: Sequence[str], full: bool) -> None:
     """EXPLAIN ANALYZE the patient queries a real search runs (captured from the action)."""
+    import re
+
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -311,18 +314,38 @@ def explain(bench: BenchClinic, terms: Sequence[str]) -> None:
     membership = Membership.objects.select_related("user", "clinic").get(user=bench.front_desk, clinic=bench.clinic)
     actor = Actor.from_membership(membership, None, via="cli")
     table = Patient._meta.db_table
+    scan = re.compile(r"((?:Bitmap Index|Index Only|Index|Seq) Scan (?:using|on) \w+)")
+    print("\nEXPLAIN ANALYZE of the patient queries of one search (count, then page):")
     for term in terms:
         with CaptureQueriesContext(connection) as captured:
             page = search_patients(actor, term)
             list(page.object_list)
+        summary = []
         for query in captured.captured_queries:
             sql = query["sql"]
             if not sql.startswith("SELECT") or f'FROM "{table}"' not in sql:
                 continue
             with connection.cursor() as cursor:
                 cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
-                plan = "\n".join(f"    {row[0]}" for row in cursor.fetchall())
-            print(f"\n-- {term!r}: {sql[:160]}...\n{plan}")
+                lines = [row[0] for row in cursor.fetchall()]
+            took = next(line for line in lines if line.startswith("Execution Time")).split(": ")[1]
+            scans = sorted(
+                {
+                    m.group(1)
+                    .replace("Bitmap Index Scan on ", "")
+                    .replace(" Scan using ", " ")
+                    .replace(" Scan on ", " ")
+                    for line in lines
+                    for m in [scan.search(line)]
+                    if m and "accounts_user" not in m.group(1)
+                }
+            )
+            kind = "count" if "COUNT(*)" in sql else "page"
+            summary.append(f"{kind} {took.replace(' ms', '')} ms ({', '.join(scans)})")
+            if full:
+                plan = "\n".join(f"    {line}" for line in lines)
+                print(f"\n-- {term!r} {kind}: {sql[:150]}...\n{plan}")
+        print(f"  {term!r:>12}: {page.paginator.count:>6} matches; " + "; ".join(summary))
 
 
 def database_facts() -> dict[str, str]:
@@ -362,7 +385,8 @@ def main() -> None:
 
     terms = search_terms(bench, max(args.iterations, 50), total)
     if args.explain:
-        explain(bench, [terms["2 letters"][0], terms["3-4 letters"][0], terms["last first"][0], "smi", "ma"])
+        samples = [terms[key][0] for key in ("2 letters", "3-4 letters", "last first", "other")]
+        explain(bench, [*samples, *HARD_PREFIXES], full=args.plans)
 
     web = Client()
     web.force_login(bench.front_desk)
@@ -400,9 +424,11 @@ def main() -> None:
         f"(after {args.warmup} warm-up requests each) on {total:,} patients"
     )
     results = []
+    loads = [os.getloadavg()[0]]
     for name, request, scenario_terms in scenarios:
         result = measure(name, request, scenario_terms, args.iterations, args.warmup)
         results.append(result)
+        loads.append(os.getloadavg()[0])
         print(f"  {name:<28} median {result.median:6.1f} ms   p95 {result.p95:6.1f} ms   queries {result.query_counts}")
 
     facts = database_facts()
@@ -410,6 +436,15 @@ def main() -> None:
         f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"Django {django.get_version()}, PostgreSQL {facts['PostgreSQL']} ({facts['collation']}), "
         f"database {facts['database']} on the same machine; {total:,} patients in the clinic."
+    )
+    cores = os.cpu_count() or 1
+    print(
+        f"Load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f} on {cores} cores"
+        + (
+            " (this benchmark accounts for about 1): other work was competing for the CPU; expect a noisier p95."
+            if max(loads) > cores
+            else "."
+        )
     )
     header = f"| {'request':<28} | {'median ms':>9} | {'p95 ms':>7} | {'queries':>7} | {'p95 < 50 ms':<11} |"
     rule = "|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|"
