@@ -156,3 +156,16 @@ def test_another_clinics_search_never_returns_harbor_patients(people, actors, ou
         # then she sees only Northside's patients
         assert {p.clinic.slug for p in page.object_list} <= {"northside"}, text
         assert not harbor_ids & {p.pk for p in page.object_list}, text
+
+
+@pytest.mark.parametrize("typed", ["+1 312 555 0142", "1-312-555-0142", "(312) 555-0142", "312 555 01"])
+def test_a_phone_matches_with_or_without_the_country_code(typed, make_patient, actors):
+    # given one patient whose number was entered with the country code
+    wanted = make_patient(phone_mobile="+1 (312) 555-0142")
+    make_patient(legal_first_name="Other", phone_mobile="(773) 555-0199")
+
+    # when staff type the number in any of the usual ways
+    found = actions.search_patients(actors["cy"], typed)
+
+    # then they find that patient
+    assert [p.pk for p in found.object_list] == [wanted.pk]

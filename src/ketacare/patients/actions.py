@@ -223,6 +223,7 @@ def record_patient_read(actor: Actor, patient: Patient, view: str) -> None:
     record(actor, AuditAction.READ, "patient.viewed", subject=patient, patient=patient, detail={"view": view})
 
 
+@transaction.atomic
 def search_patients(
     actor: Actor, query: str = "", status: str = "", page_number: int | str = 1, per_page: int = 25
 ) -> Page[Patient]:

@@ -74,8 +74,7 @@ def list_patients(
     page: int = Query(1, ge=1),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     actor = actor_of(request)
-    with transaction.atomic():
-        result = actions.search_patients(actor, q, status.value if status else "", page)
+    result = actions.search_patients(actor, q, status.value if status else "", page)
     return {
         "count": result.paginator.count,
         "page": result.number,

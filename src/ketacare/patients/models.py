@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketacare.clinics.models import Clinic
-from ketacare.lib.text import digits, fold
+from ketacare.lib.text import fold
+from ketacare.lib.text import phone_key as phone_search_key
 
 
 class SexAtBirth(models.TextChoices):
@@ -106,7 +107,7 @@ class Patient(models.Model):
         self.last_name_key = fold(self.legal_last_name)
         self.first_name_key = fold(self.legal_first_name)
         self.preferred_name_key = fold(self.preferred_name)
-        self.phone_key = digits(self.phone_mobile or self.phone_home)
+        self.phone_key = phone_search_key(self.phone_mobile or self.phone_home)
 
     @property
     def age(self) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
-from ketacare.lib.text import digits, fold
+from ketacare.lib.text import digits, fold, phone_key
 from ketacare.patients.models import Patient
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
@@ -62,7 +62,7 @@ def parse_query(text: str) -> ParsedQuery:
     if _PHONE.match(text) and digits(text):
         # Digits: a phone number (7 digits or more) or an all-digit MRN imported from elsewhere.
         number = digits(text)
-        return ParsedQuery(text=text, phone_digits=number if len(number) >= 7 else "", mrn=number)
+        return ParsedQuery(text=text, phone_digits=phone_key(text) if len(number) >= 7 else "", mrn=number)
     if _HAS_LETTER_AND_DIGIT.match(text) and " " not in text:
         return ParsedQuery(text=text, mrn=text.upper())
     words = tuple(w for w in fold(text.replace(",", " ")).split(" ") if w)
