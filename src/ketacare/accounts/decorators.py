@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from ketacare.accounts.context import Actor
+from ketacare.accounts.signals import permission_refused
 
 V = TypeVar("V", bound=Callable[..., HttpResponseBase])
 
@@ -26,6 +27,8 @@ def clinic_view(perm: str) -> Callable[[V], V]:
                 return redirect_to_login(request.get_full_path())
             actor: Actor | None = getattr(request, "actor", None)
             if actor is None or not actor.can(perm):
+                if actor is not None:
+                    permission_refused.send(sender=None, actor=actor, permission=perm, path=request.path)
                 raise PermissionDenied(f"Your role does not allow {perm}.")
             return view(request, *args, **kwargs)
 

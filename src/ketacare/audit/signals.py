@@ -27,6 +27,7 @@ from ketacare.accounts.signals import (
     mfa_device_confirmed,
     mfa_verification_failed,
     password_reset_completed,
+    permission_refused,
 )
 from ketacare.audit.models import AuditAction, AuditEvent, AuditOutcome
 from ketacare.audit.record import record
@@ -129,4 +130,16 @@ def on_api_token_created(sender: Any, token: Any, actor: Actor, **kwargs: Any) -
 def on_api_token_revoked(sender: Any, token: Any, actor: Actor, **kwargs: Any) -> None:
     record(
         actor, AuditAction.UPDATE, "api_token.revoked", subject=token, detail={"name": token.name, "hint": token.hint}
+    )
+
+
+@receiver(permission_refused)
+def on_permission_refused(sender: Any, actor: Actor, permission: str, path: str, **kwargs: Any) -> None:
+    # A page refused for the role: who tried what, so auditors see attempts as well as access.
+    record(
+        actor,
+        AuditAction.READ,
+        "access.refused",
+        outcome=AuditOutcome.MINOR_FAILURE,
+        detail={"permission": permission, "path": path[:300]},
     )
