@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "ketacare.accounts",
     "ketacare.audit",
     "ketacare.patients",
+    "ketacare.measures",
     "ketacare.demo",
 ]
 
