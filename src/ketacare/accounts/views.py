@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 import segno
@@ -25,6 +26,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from ketacare.accounts import actions
 from ketacare.accounts.context import Origin
 from ketacare.accounts.forms import ApiTokenForm, OTPCodeForm
+from ketacare.accounts.idempotency import IdempotencyConflict, fingerprint, run_once
 from ketacare.accounts.middleware import SESSION_CLINIC_KEY, mfa_required_for
 from ketacare.accounts.models import ApiToken
 from ketacare.accounts.roles import Perm
@@ -160,16 +162,35 @@ def token_list(request: HttpRequest) -> HttpResponse:
         if actor is None:
             raise Http404("You are not a member of any clinic.")
         if form.is_valid():
-            try:
-                _token, new_token = actions.create_api_token(
+            created: list[str] = []
+
+            def effect() -> tuple[int, Any]:
+                token, raw = actions.create_api_token(
                     actor.user, actor.clinic, form.cleaned_data["name"], origin=Origin.of(request)
                 )
+                created.append(raw)
+                # Only the id is kept for a repeat: the raw token is never stored.
+                return 201, {"token_id": token.pk}
+
+            try:
+                token_key = _form_token(request)
+                if token_key:
+                    # A double click sends the same one-time token: one token is created, and the
+                    # repeat is told so instead of making a second one.
+                    run_once(actor, f"form:api-token-create:{token_key}", fingerprint(request.POST.dict()), effect)
+                    if not created:
+                        messages.info(request, "That form was already sent: the token was created once, below.")
+                else:
+                    effect()
+                new_token = created[0] if created else None
                 form = ApiTokenForm()
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
+            except IdempotencyConflict:
+                form.add_error(None, "This form was already sent. Reload the page to create another token.")
     tokens = ApiToken.objects.filter(user=request.user).select_related("clinic")  # type: ignore[misc]
-    context: dict[str, Any] = {"tokens": tokens, "form": form, "new_token": new_token}
+    context: dict[str, Any] = {"tokens": tokens, "form": form, "new_token": new_token, "form_token": uuid.uuid4()}
     response = render(request, "accounts/tokens.html", context, status=422 if form.errors else 200)
     # The raw token is in this page once: keep it out of every cache and the back button.
     response["Cache-Control"] = "no-store"
@@ -194,3 +215,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         actions.complete_password_reset(form.user, origin=Origin.of(self.request))
         return response
+
+
+def _form_token(request: HttpRequest) -> str:
+    try:
+        return str(uuid.UUID(request.POST.get("form_token", "")))
+    except ValueError:
+        return ""
