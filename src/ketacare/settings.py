@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "ketacare.accounts.context_processors.clinic",
+                "ketacare.measures.context_processors.alerts",
             ],
         },
     },
@@ -196,6 +197,9 @@ TASKS = {
         "BACKEND": env_str("KETACARE_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
     }
 }
+
+# Links in notifications point here (no PHI is ever sent by e-mail).
+KETACARE_BASE_URL = env_str("KETACARE_BASE_URL", "http://127.0.0.1:8000")
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

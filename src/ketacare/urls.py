@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("ketacare.accounts.urls")),
     path("patients/", include("ketacare.patients.urls")),
     path("audit/", include("ketacare.audit.urls")),
+    path("measures/", include("ketacare.measures.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -20,6 +20,10 @@ TABLE = {
     Perm.AUDIT_VIEW: (Y, N, N, N, N, N, Y),
     Perm.AUDIT_EXPORT: (Y, N, N, N, N, N, Y),
     Perm.CLINIC_MANAGE: (Y, N, N, N, N, N, N),
+    Perm.MEASURE_VIEW: (Y, Y, Y, Y, N, N, Y),  # scores are clinical: not the front desk
+    Perm.MEASURE_ENTER: (Y, Y, Y, Y, N, N, N),
+    Perm.ALERT_VIEW: (Y, Y, Y, Y, N, N, Y),  # every clinician sees safety alerts until closed
+    Perm.ALERT_ACT: (Y, Y, Y, Y, N, N, N),
 }
 
 

@@ -77,6 +77,9 @@ class Membership(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     is_active = models.BooleanField(default=True)
     on_call = models.BooleanField(default=False, help_text="On the clinic's on-call list.")
+    covering = models.BooleanField(
+        default=False, help_text="Covering clinician: receives safety alerts not acknowledged in time."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

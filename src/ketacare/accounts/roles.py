@@ -25,6 +25,10 @@ class Perm:
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
     CLINIC_MANAGE = "clinic.manage"
+    MEASURE_VIEW = "measure.view"
+    MEASURE_ENTER = "measure.enter"
+    ALERT_VIEW = "alert.view"
+    ALERT_ACT = "alert.act"
 
 
 _CLINICAL = {Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}
@@ -38,6 +42,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     Perm.AUDIT_VIEW: frozenset({Role.ADMIN, Role.AUDITOR}),
     Perm.AUDIT_EXPORT: frozenset({Role.ADMIN, Role.AUDITOR}),
     Perm.CLINIC_MANAGE: frozenset({Role.ADMIN}),
+    # Scores are clinical: clinicians read and enter them; the auditor reads. Front desk may hand
+    # a tablet over (kiosk) but does not read scores.
+    Perm.MEASURE_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
+    Perm.MEASURE_ENTER: frozenset(_CLINICAL),
+    # Safety alerts: every clinician sees them until closed and may act on them.
+    Perm.ALERT_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
+    Perm.ALERT_ACT: frozenset(_CLINICAL),
 }
 
 # Roles that may be a patient's primary clinician.

@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from ketacare.accounts.api_auth import ApiTokenAuth
 from ketacare.accounts.idempotency import IdempotencyConflict
+from ketacare.measures.api import alerts_router, instruments_router, responses_router
 from ketacare.patients.api import router as patients_router
 
 api = NinjaAPI(
@@ -30,6 +31,9 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/v1/patients", patients_router, tags=["patients"])
+api.add_router("/v1/patients", responses_router, tags=["measures"])
+api.add_router("/v1/instruments", instruments_router, tags=["measures"])
+api.add_router("/v1/alerts", alerts_router, tags=["measures"])
 
 
 def field_errors(errors: dict[str, list[str]]) -> dict[str, Any]:

@@ -54,3 +54,34 @@ def record(
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """{field: {"old": x, "new": y}} for the fields whose value changed."""
     return {key: {"old": old.get(key), "new": value} for key, value in new.items() if old.get(key) != value}
+
+
+SYSTEM_LABEL = "KetaCare (automatic)"
+
+
+def record_system(
+    clinic: Any,
+    action: AuditAction,
+    event_type: str,
+    *,
+    subject: models.Model | None = None,
+    patient: Any = None,
+    detail: dict[str, Any] | None = None,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+) -> AuditEvent:
+    """Write one audit row for something KetaCare did by itself (a background task), not a person."""
+    return AuditEvent.objects.create(
+        clinic=clinic,
+        actor=None,
+        actor_label=SYSTEM_LABEL,
+        actor_role="",
+        patient=patient,
+        action=action,
+        event_type=event_type,
+        subject_type=subject._meta.label_lower if subject is not None else "",
+        subject_id=str(subject.pk) if subject is not None else "",
+        outcome=outcome,
+        via="task",
+        occurred_at=timezone.now(),
+        detail=_jsonable(detail or {}),
+    )

@@ -29,6 +29,27 @@ class Clinic(models.Model):
     # Settings: explicit columns, so each is typed, validated and documented.
     require_mfa = models.BooleanField(default=True, help_text="Staff must use a TOTP authenticator app to sign in.")
     mrn_prefix = models.CharField(max_length=10, default="KC", help_text="Prefix of generated MRNs.")
+    # Safety alerts (measures): how fast an alert must be acknowledged before it escalates, the
+    # MADRS item 10 value that raises one, and what a patient is shown at once.
+    alert_ack_minutes = models.PositiveSmallIntegerField(
+        default=60, help_text="Minutes to acknowledge a safety alert before it escalates (issue #4 default: 60)."
+    )
+    madrs_item10_alert_at = models.PositiveSmallIntegerField(
+        default=4,
+        help_text=(
+            "MADRS item 10 (suicidal thoughts, 0-6) at or above this raises a safety alert. No validated "
+            "threshold exists (clinical.md section 7); the only numeric use found is a ketamine trial that "
+            "excluded item 10 > 4 (NCT00088699). Set it lower to be more cautious."
+        ),
+    )
+    crisis_resources = models.TextField(
+        default=(
+            "If you might act on thoughts of harming yourself, call 911 or go to the nearest emergency room now.\n"
+            "Call or text 988 to reach the 988 Suicide & Crisis Lifeline (US), any time, day or night.\n"
+            "Your care team has been told and will contact you."
+        ),
+        help_text="Shown to a patient at once when an answer raises a safety alert (988 in the US).",
+    )
     next_mrn_number = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

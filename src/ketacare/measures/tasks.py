@@ -1,0 +1,105 @@
+"""Background work for safety alerts (django-tasks; the database backend in production).
+
+Both tasks are idempotent: they look at the state before acting and record that they acted, so a
+retry, a second worker or a sweep after downtime sends nothing twice and misses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tasks import task
+
+from ketacare.audit.models import AuditAction, AuditOutcome
+from ketacare.audit.record import record_system
+from ketacare.measures.actions import escalate_overdue_alerts
+from ketacare.measures.models import AlertNotification, NotificationKind
+
+logger = logging.getLogger(__name__)
+
+SUBJECTS = {
+    NotificationKind.RAISED: "KetaCare: a patient safety alert needs you",
+    NotificationKind.ESCALATED_COVERING: "KetaCare: a safety alert was not acknowledged in time (covering)",
+    NotificationKind.ESCALATED_ADMIN: "KetaCare: a safety alert is still not acknowledged (administrators)",
+}
+
+
+def deliver(notification: AlertNotification) -> None:
+    """Send one notification. No PHI in the message: it says where to look, not who or what."""
+    url = f"{settings.KETACARE_BASE_URL.rstrip('/')}/measures/alerts/{notification.alert_id}/"
+    send_mail(
+        SUBJECTS[NotificationKind(notification.kind)],
+        f"A patient safety alert in {notification.clinic.name} needs acknowledgement.\n\n"
+        f"Open it in KetaCare: {url}\n\nSign in to see the details; they are not sent by e-mail.",
+        None,
+        [notification.recipient.email],
+    )
+
+
+def send_pending_notifications(limit: int = 200) -> tuple[int, int]:
+    """Send notifications not yet sent. Returns (sent, failed); a failure stays pending for the next run."""
+    sent = failed = 0
+    pending = AlertNotification.objects.filter(sent_at__isnull=True).order_by("id").values_list("pk", flat=True)
+    for pk in list(pending[:limit]):
+        with transaction.atomic():
+            rows = AlertNotification.objects.select_related("recipient", "clinic", "alert").filter(
+                pk=pk, sent_at__isnull=True
+            )
+            if connection.features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True)
+            notification = rows.first()
+            if notification is None:
+                continue  # sent meanwhile by another worker
+            try:
+                deliver(notification)
+            except Exception as exc:  # any transport failure: keep it pending, say why
+                notification.attempts += 1
+                notification.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                notification.save(update_fields=["attempts", "last_error"])
+                logger.warning("Safety alert notification %s failed: %s", pk, exc)
+                record_system(
+                    notification.clinic,
+                    AuditAction.EXECUTE,
+                    "safety_alert.notify_failed",
+                    subject=notification.alert,
+                    patient=notification.alert.patient,
+                    outcome=AuditOutcome.SERIOUS_FAILURE,
+                    detail={
+                        "recipient": notification.recipient_id,
+                        "kind": notification.kind,
+                        "error": notification.last_error,
+                    },
+                )
+                failed += 1
+                continue
+            notification.sent_at = timezone.now()
+            notification.attempts += 1
+            notification.save(update_fields=["sent_at", "attempts"])
+            record_system(
+                notification.clinic,
+                AuditAction.EXECUTE,
+                "safety_alert.notified",
+                subject=notification.alert,
+                patient=notification.alert.patient,
+                detail={"recipient": notification.recipient_id, "kind": notification.kind},
+            )
+            sent += 1
+    return sent, failed
+
+
+@task()
+def send_alert_notifications() -> dict[str, int]:
+    sent, failed = send_pending_notifications()
+    return {"sent": sent, "failed": failed}
+
+
+@task()
+def alert_sweep() -> dict[str, int]:
+    """Escalate overdue alerts and (re)send pending notifications: run every minute."""
+    escalated = escalate_overdue_alerts()
+    sent, failed = send_pending_notifications()
+    return {"escalated": escalated, "sent": sent, "failed": failed}
