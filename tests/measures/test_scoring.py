@@ -324,6 +324,18 @@ def test_cssrs_mapping_is_configurable_data() -> None:
     assert score(cs, answers, risk_mapping=strict).risk_level == "high"
 
 
+def test_cssrs_clinic_mapping_must_fit_the_instrument() -> None:
+    """A clinic table naming a question the screener does not have (clinical.md 3.5 lists 1–6 and 6b) is refused."""
+    cs = get_instrument("cssrs_screen")
+    assert cs.scoring.risk is not None
+    data = cs.scoring.risk.model_dump()
+    bad = RiskMapping.model_validate(data | {"rules": [*data["rules"], {"level": "high", "when_any": [{"7": 1}]}]})
+    with pytest.raises(ValueError, match="item 7"):
+        score(cs, CSSRS_NO, risk_mapping=bad)
+    with pytest.raises(ValueError, match="not scored by a risk level"):
+        score(get_instrument("phq9"), {}, risk_mapping=cs.scoring.risk)
+
+
 # --- QIDS-SR16 ----------------------------------------------------------------------------------
 
 
@@ -468,6 +480,14 @@ def test_madrs_item_10_threshold_is_set_by_the_clinic() -> None:
     assert score(madrs, answers | {"10": 0}).safety == ()
     assert score(madrs, answers, safety_thresholds={"10": 4}).safety == ()
     assert score(madrs, answers | {"10": 4}, safety_thresholds={"10": 4}).endorsed_safety_items == ("10",)
+
+
+@pytest.mark.parametrize("threshold", [0, 7, -1])
+def test_madrs_clinic_threshold_must_be_a_non_zero_option(threshold: int) -> None:
+    """Item 10 is rated 0–6 (clinical.md 3.7 [WIKI-MADRS]); a clinic value of 0 or 7 would alert always or never."""
+    madrs = get_instrument("madrs")
+    with pytest.raises(ValueError, match="not a non-zero answer option"):
+        score(madrs, answers_with_total(madrs, 0), safety_thresholds={"10": threshold})
 
 
 # --- CADSS --------------------------------------------------------------------------------------

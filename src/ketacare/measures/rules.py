@@ -222,6 +222,26 @@ def _provisional(instrument: Instrument, answers: Mapping[str, int], total: int)
     )
 
 
+def _check_thresholds(instrument: Instrument, thresholds: Mapping[str, int]) -> None:
+    """A clinic may set only configurable safety items, and only to a value the item can take (never 0)."""
+    for item_id, value in thresholds.items():
+        if not any(s.item == item_id and s.clinic_configurable for s in instrument.safety_items):
+            raise ValueError(f"{instrument.code} item {item_id} has no clinic-configurable safety threshold")
+        if value not in instrument.item(item_id).values or value <= 0:
+            raise ValueError(f"{instrument.code} item {item_id}: threshold {value} is not a non-zero answer option")
+
+
+def _check_mapping(instrument: Instrument, mapping: RiskMapping) -> None:
+    """A clinic's risk table must fit the instrument: a risk-level instrument, its items, their options."""
+    if instrument.scoring.method != "risk_level":
+        raise ValueError(f"{instrument.code} is not scored by a risk level")
+    for rule in mapping.rules:
+        for cond in rule.when_any:
+            for item_id, value in cond.items():
+                if item_id not in {it.id for it in instrument.items} or value not in instrument.item(item_id).values:
+                    raise ValueError(f"risk rule for {rule.level}: item {item_id} = {value} is not an answer")
+
+
 def score(
     instrument: Instrument,
     answers: Mapping[str, int],
@@ -237,10 +257,9 @@ def score(
     """
     _check_answers(instrument, answers)
     thresholds = dict(safety_thresholds or {})
-    for item_id in thresholds:
-        configurable = [s for s in instrument.safety_items if s.item == item_id and s.clinic_configurable]
-        if not configurable:
-            raise ValueError(f"{instrument.code} item {item_id} has no clinic-configurable safety threshold")
+    _check_thresholds(instrument, thresholds)
+    if risk_mapping is not None:
+        _check_mapping(instrument, risk_mapping)
     risk = risk_mapping if risk_mapping is not None else instrument.scoring.risk
     missing, skipped = _asked(instrument, answers)
     flags = tuple(_safety_flags(instrument, answers, thresholds, risk))
