@@ -270,3 +270,12 @@ def test_the_auditor_sees_but_cannot_act(actors, charted):
     assert access_alert(actors["aud"], alert.pk) == alert
     with pytest.raises(PermissionDenied):
         actions.acknowledge_alert(actors["aud"], alert.pk)
+
+
+def test_madrs_item10_without_a_clinic_value_alerts_on_any_nonzero_rating(actors, charted):
+    madrs = {str(i): 0 for i in range(1, 11)}
+
+    actions.submit_response(actors["ada"], charted, "madrs", madrs)
+    assert not SafetyAlert.objects.exists()
+    actions.submit_response(actors["ada"], charted, "madrs", madrs | {"10": 1})
+    assert SafetyAlert.objects.count() == 1

@@ -35,11 +35,12 @@ class Clinic(models.Model):
         default=60, help_text="Minutes to acknowledge a safety alert before it escalates (issue #4 default: 60)."
     )
     madrs_item10_alert_at = models.PositiveSmallIntegerField(
-        default=4,
+        null=True,
+        blank=True,
         help_text=(
             "MADRS item 10 (suicidal thoughts, 0-6) at or above this raises a safety alert. No validated "
-            "threshold exists (clinical.md section 7); the only numeric use found is a ketamine trial that "
-            "excluded item 10 > 4 (NCT00088699). Set it lower to be more cautious."
+            "threshold exists (clinical.md section 7; the only numeric use found is a ketamine trial that "
+            "excluded item 10 > 4, NCT00088699). Empty: any non-zero rating raises one."
         ),
     )
     crisis_resources = models.TextField(

@@ -45,7 +45,12 @@ def clinic_thresholds(clinic: Clinic, instrument: Instrument) -> dict[str, int]:
     """The clinic's values for the instrument's clinic-configurable safety items."""
     thresholds: dict[str, int] = {}
     for safety in instrument.safety_items:
-        if safety.clinic_configurable and instrument.code == "madrs" and safety.item == "10":
+        if (
+            safety.clinic_configurable
+            and instrument.code == "madrs"
+            and safety.item == "10"
+            and clinic.madrs_item10_alert_at is not None
+        ):
             thresholds[safety.item] = clinic.madrs_item10_alert_at
     return thresholds
 
@@ -128,7 +133,7 @@ def submit_response(
     try:
         score = rules.score(instrument, answers, safety_thresholds=clinic_thresholds(actor.clinic, instrument))
     except rules.AnswerError as exc:
-        raise ValidationError({f"answers.{item}": message for item, message in exc.errors.items()}) from None
+        raise ValidationError({f"answers.{item}": message for item, message in exc.item_errors.items()}) from None
     now = timezone.now()
     response = Response.objects.create(
         clinic=actor.clinic,

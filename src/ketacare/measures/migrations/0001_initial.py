@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('clinics', '0002_clinic_alert_ack_minutes_clinic_crisis_resources_and_more'),
+        ('clinics', '0001_initial'),
         ('patients', '0003_phone_key_without_country_code'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
