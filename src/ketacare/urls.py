@@ -10,6 +10,7 @@ urlpatterns = [
     path("patients/", include("ketacare.patients.urls")),
     path("audit/", include("ketacare.audit.urls")),
     path("measures/", include("ketacare.measures.urls")),
+    path("q/", include("ketacare.measures.patient_urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

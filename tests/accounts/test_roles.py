@@ -22,6 +22,7 @@ TABLE = {
     Perm.CLINIC_MANAGE: (Y, N, N, N, N, N, N),
     Perm.MEASURE_VIEW: (Y, Y, Y, Y, N, N, Y),  # scores are clinical: not the front desk
     Perm.MEASURE_ENTER: (Y, Y, Y, Y, N, N, N),
+    Perm.MEASURE_SEND: (Y, Y, Y, Y, Y, N, N),  # front desk sends links and hands tablets over
     Perm.ALERT_VIEW: (Y, Y, Y, Y, N, N, Y),  # every clinician sees safety alerts until closed
     Perm.ALERT_ACT: (Y, Y, Y, Y, N, N, N),
 }

@@ -27,6 +27,7 @@ class Perm:
     CLINIC_MANAGE = "clinic.manage"
     MEASURE_VIEW = "measure.view"
     MEASURE_ENTER = "measure.enter"
+    MEASURE_SEND = "measure.send"
     ALERT_VIEW = "alert.view"
     ALERT_ACT = "alert.act"
 
@@ -46,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # a tablet over (kiosk) but does not read scores.
     Perm.MEASURE_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
     Perm.MEASURE_ENTER: frozenset(_CLINICAL),
+    # Sending questionnaires (link or kiosk) and seeing whether they were answered: no scores.
+    Perm.MEASURE_SEND: frozenset(_CLINICAL | {Role.FRONT_DESK}),
     # Safety alerts: every clinician sees them until closed and may act on them.
     Perm.ALERT_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
     Perm.ALERT_ACT: frozenset(_CLINICAL),

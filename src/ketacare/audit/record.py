@@ -85,3 +85,40 @@ def record_system(
         occurred_at=timezone.now(),
         detail=_jsonable(detail or {}),
     )
+
+
+PATIENT_CHANNELS = {"link": "secure link", "kiosk": "clinic tablet"}
+
+
+def record_patient(
+    clinic: Any,
+    patient: Any,
+    action: AuditAction,
+    event_type: str,
+    *,
+    via: str,
+    subject: models.Model | None = None,
+    detail: dict[str, Any] | None = None,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+    remote_addr: str = "",
+    user_agent: str = "",
+) -> AuditEvent:
+    """Write one audit row for something the patient did themselves, without an account: through a
+    questionnaire link (`via="link"`) or on a clinic tablet handed over by staff (`via="kiosk"`)."""
+    return AuditEvent.objects.create(
+        clinic=clinic,
+        actor=None,
+        actor_label=f"Patient {patient.mrn} ({PATIENT_CHANNELS.get(via, via)})",
+        actor_role="patient",
+        patient=patient,
+        action=action,
+        event_type=event_type,
+        subject_type=subject._meta.label_lower if subject is not None else "",
+        subject_id=str(subject.pk) if subject is not None else "",
+        outcome=outcome,
+        remote_addr=remote_addr,
+        user_agent=user_agent,
+        via=via,
+        occurred_at=timezone.now(),
+        detail=_jsonable(detail or {}),
+    )

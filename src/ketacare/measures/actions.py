@@ -8,7 +8,7 @@ its alert, and an alert cannot be lost with a failed e-mail (the outbox is retri
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from ketacare.accounts.context import Actor
+from ketacare.accounts.context import Actor, Origin
 from ketacare.accounts.models import Membership, User
 from ketacare.accounts.roles import CLINICIAN_ROLES, Perm, Role
 from ketacare.audit.models import AuditAction
@@ -129,14 +129,43 @@ def submit_response(
     _require(actor, Perm.MEASURE_ENTER)
     if patient.clinic_id != actor.clinic.pk:
         raise Http404("No such patient.")
+
+    def audit(response: Response, detail: dict[str, Any]) -> None:
+        record(actor, AuditAction.CREATE, "response.created", subject=response, patient=patient, detail=detail)
+
+    return _store_response(
+        actor.clinic,
+        patient,
+        instrument_code,
+        answers,
+        source=source,
+        entered_by=actor.user,
+        completed_at=completed_at,
+        audit=audit,
+    )
+
+
+def _store_response(
+    clinic: Clinic,
+    patient: Patient,
+    instrument_code: str,
+    answers: Mapping[str, int],
+    *,
+    source: str,
+    entered_by: User | None,
+    completed_at: datetime.datetime | None,
+    audit: Callable[[Response, dict[str, Any]], None],
+) -> Response:
+    """The one core of every way answers arrive (staff, API, patient link, kiosk): score, store,
+    audit (by `audit`, as whoever answered) and raise the alert, all in the caller's transaction."""
     instrument = _instrument(instrument_code)
     try:
-        score = rules.score(instrument, answers, safety_thresholds=clinic_thresholds(actor.clinic, instrument))
+        score = rules.score(instrument, answers, safety_thresholds=clinic_thresholds(clinic, instrument))
     except rules.AnswerError as exc:
         raise ValidationError({f"answers.{item}": message for item, message in exc.item_errors.items()}) from None
     now = timezone.now()
     response = Response.objects.create(
-        clinic=actor.clinic,
+        clinic=clinic,
         patient=patient,
         instrument_code=instrument.code,
         instrument_version=instrument.version,
@@ -153,16 +182,12 @@ def submit_response(
             "provisional": _provisional(score),
         },
         source=source,
-        entered_by=actor.user,
+        entered_by=entered_by,
         completed_at=completed_at or now,
     )
-    record(
-        actor,
-        AuditAction.CREATE,
-        "response.created",
-        subject=response,
-        patient=patient,
-        detail={
+    audit(
+        response,
+        {
             "instrument": instrument.code,
             "version": instrument.version,
             "valid": score.valid,
@@ -171,7 +196,7 @@ def submit_response(
         },
     )
     if score.needs_alert:
-        raise_alert(actor.clinic, patient, response, _reasons(score), now=now)
+        raise_alert(clinic, patient, response, _reasons(score), now=now)
     return response
 
 
@@ -327,3 +352,75 @@ def escalate_overdue_alerts(now: datetime.datetime | None = None) -> int:
     if escalated:
         _after_commit_send()
     return escalated
+
+
+@transaction.atomic
+def submit_patient_response(
+    request_id: int, instrument_code: str, answers: Mapping[str, int], *, origin: Origin
+) -> tuple[Response, bool]:
+    """The patient's own answers to one instrument of a questionnaire request (link or kiosk).
+
+    Shares the scoring, storing and alert core with `submit_response`; the audit row names the
+    patient and the channel. Answering an instrument twice (double tap, back button) stores nothing
+    new. When the last instrument is answered the request is completed and can never be used again.
+    Returns the response and whether it raised a safety alert.
+    """
+    from ketacare.audit.record import record_patient
+    from ketacare.measures.models import QuestionnaireRequest, RequestChannel, RequestStatus
+
+    row = QuestionnaireRequest.objects.select_for_update().select_related("clinic", "patient").get(pk=request_id)
+    now = timezone.now()
+    if row.status != RequestStatus.PENDING or row.expires_at <= now:
+        raise ValidationError({"__all__": "This questionnaire can no longer be answered."})
+    if instrument_code not in row.instrument_codes:
+        raise ValidationError({"instrument": "This questionnaire was not sent to you."})
+    if instrument_code in row.answered:
+        existing = Response.objects.get(pk=row.answered[instrument_code])
+        return existing, SafetyAlert.objects.filter(response=existing).exists()
+    via = str(row.channel)
+    source = ResponseSource.KIOSK if row.channel == RequestChannel.KIOSK else ResponseSource.LINK
+
+    def audit(response: Response, detail: dict[str, Any]) -> None:
+        record_patient(
+            row.clinic,
+            row.patient,
+            AuditAction.CREATE,
+            "response.created",
+            via=via,
+            subject=response,
+            detail={**detail, "request": row.pk},
+            remote_addr=origin.remote_addr,
+            user_agent=origin.user_agent,
+        )
+
+    response = _store_response(
+        row.clinic,
+        row.patient,
+        instrument_code,
+        answers,
+        source=source,
+        entered_by=None,
+        completed_at=now,
+        audit=audit,
+    )
+    alerted = SafetyAlert.objects.filter(response=response).exists()
+    row.answered = {**row.answered, instrument_code: response.pk}
+    row.alert_raised = row.alert_raised or alerted
+    fields = ["answered", "alert_raised"]
+    if all(code in row.answered for code in row.instrument_codes):
+        row.status = RequestStatus.COMPLETED
+        row.completed_at = now
+        fields += ["status", "completed_at"]
+        record_patient(
+            row.clinic,
+            row.patient,
+            AuditAction.UPDATE,
+            "questionnaire_request.completed",
+            via=via,
+            subject=row,
+            detail={"instruments": row.instrument_codes, "alert_raised": row.alert_raised},
+            remote_addr=origin.remote_addr,
+            user_agent=origin.user_agent,
+        )
+    row.save(update_fields=fields)
+    return response, alerted

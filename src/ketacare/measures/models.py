@@ -145,3 +145,85 @@ class AlertNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient_id}"
+
+
+class RequestChannel(models.TextChoices):
+    LINK = "link", "Secure link (e-mail and text)"
+    KIOSK = "kiosk", "Clinic tablet (kiosk)"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for answers"
+    COMPLETED = "completed", "Completed"
+    EXPIRED = "expired", "Missed (link expired)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class QuestionnaireRequest(models.Model):
+    """Questionnaires sent to a patient: one instrument or a bundle, answered once, by link or on a tablet.
+
+    The link's token is never stored: only its SHA-256 (`token_hash`). The token is derived from
+    `token_salt` with the server's SECRET_KEY (`links.token_for`), so reminders can carry the same link.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="questionnaire_requests")
+    instrument_codes = models.JSONField(help_text='Codes in the order asked, e.g. ["phq9", "gad7"].')
+    channel = models.CharField(max_length=10, choices=RequestChannel.choices)
+    token_salt = models.CharField(max_length=64, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    answered = models.JSONField(default=dict, blank=True, help_text="Instrument code -> Response id, as answered.")
+    alert_raised = models.BooleanField(default=False)
+    failed_dob_attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["clinic", "patient", "created_at"], name="qrequest_patient"),
+            models.Index(fields=["status", "expires_at"], name="qrequest_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Questionnaire request {self.pk} ({self.get_status_display()})"
+
+
+class MessageKind(models.TextChoices):
+    INVITE = "invite", "Invitation"
+    REMINDER = "reminder", "Reminder"
+
+
+class MessageMedium(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "Text message"
+
+
+class QuestionnaireMessage(models.Model):
+    """Outbox: one invitation or reminder to a patient by one medium. Sent at most once; no PHI in it."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    request = models.ForeignKey(QuestionnaireRequest, on_delete=models.PROTECT, related_name="messages")
+    kind = models.CharField(max_length=10, choices=MessageKind.choices)
+    medium = models.CharField(max_length=10, choices=MessageMedium.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "kind", "medium"], name="qmessage_once"),
+        ]
+        indexes = [models.Index(fields=["sent_at", "id"], name="qmessage_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.medium} for request {self.request_id}"

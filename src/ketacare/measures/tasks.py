@@ -98,8 +98,30 @@ def send_alert_notifications() -> dict[str, int]:
 
 
 @task()
+def send_questionnaire_messages() -> dict[str, int]:
+    from ketacare.measures.links import send_pending_messages
+
+    sent, failed = send_pending_messages()
+    return {"sent": sent, "failed": failed}
+
+
+@task()
 def alert_sweep() -> dict[str, int]:
-    """Escalate overdue alerts and (re)send pending notifications: run every minute."""
+    """Escalate overdue alerts and (re)send pending notifications; then mark expired questionnaire
+    links missed, queue their one reminder and send pending invitations and reminders: run every minute."""
+    from ketacare.measures.links import expire_overdue_requests, queue_reminders, send_pending_messages
+
     escalated = escalate_overdue_alerts()
     sent, failed = send_pending_notifications()
-    return {"escalated": escalated, "sent": sent, "failed": failed}
+    expired = expire_overdue_requests()
+    reminders = queue_reminders()
+    messages_sent, messages_failed = send_pending_messages()
+    return {
+        "escalated": escalated,
+        "sent": sent,
+        "failed": failed,
+        "requests_expired": expired,
+        "reminders_queued": reminders,
+        "messages_sent": messages_sent,
+        "messages_failed": messages_failed,
+    }

@@ -1,0 +1,100 @@
+"""Staff pages for questionnaires sent to a patient: send a link, hand over a tablet, see what came back, cancel."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from ketacare.accounts.decorators import actor_of, clinic_view
+from ketacare.accounts.roles import Perm
+from ketacare.audit.models import AuditAction
+from ketacare.audit.record import record
+from ketacare.measures import links
+from ketacare.measures.definitions import get_instrument
+from ketacare.measures.patient_views import SESSION_KIOSK
+from ketacare.patients.access import access_patient
+
+
+def _choices() -> list[tuple[str, str]]:
+    return [
+        (code, f"{get_instrument(code).abbreviation} — {get_instrument(code).name}")
+        for code in links.self_report_codes()
+    ]
+
+
+@clinic_view(Perm.MEASURE_SEND)
+def patient_requests(
+    request: HttpRequest, patient_id: int, errors: list[str] | None = None, chosen: list[str] | None = None
+) -> HttpResponse:
+    actor = actor_of(request)
+    patient = access_patient(actor, patient_id, Perm.MEASURE_SEND)
+    rows = list(
+        links.requests_of(actor)
+        .filter(patient=patient)
+        .select_related("created_by", "cancelled_by")
+        .order_by("-created_at")[:50]
+    )
+    record(
+        actor,
+        AuditAction.READ,
+        "questionnaire_request.listed",
+        patient=patient,
+        detail={"requests": [r.pk for r in rows]},
+    )
+    context = {
+        "patient": patient,
+        "rows": rows,
+        "choices": _choices(),
+        "chosen": chosen or [],
+        "errors": errors or [],
+    }
+    return render(request, "measures/requests.html", context, status=422 if errors else 200)
+
+
+def _send(request: HttpRequest, patient_id: int, kiosk: bool) -> HttpResponse:
+    actor = actor_of(request)
+    patient = access_patient(actor, patient_id, Perm.MEASURE_SEND)
+    codes = request.POST.getlist("instruments")
+    try:
+        row = (links.start_kiosk if kiosk else links.send_questionnaire)(actor, patient, codes)
+    except ValidationError as exc:
+        return patient_requests(request, patient_id, errors=exc.messages, chosen=codes)
+    if kiosk:
+        # Staff leave the tablet signed out: the patient sees nothing but the questionnaire, and a
+        # member of staff signs in again to continue.
+        logout(request)
+        request.session[SESSION_KIOSK] = row.pk
+        return HttpResponseRedirect(reverse("measures-q-kiosk"))
+    messages.success(request, "Sent: the patient gets the link by e-mail and text message where we have them.")
+    return HttpResponseRedirect(reverse("measures-requests", args=[patient.pk]))
+
+
+@clinic_view(Perm.MEASURE_SEND)
+@require_POST
+def send_request(request: HttpRequest, patient_id: int) -> HttpResponse:
+    return _send(request, patient_id, kiosk=False)
+
+
+@clinic_view(Perm.MEASURE_SEND)
+@require_POST
+def start_kiosk(request: HttpRequest, patient_id: int) -> HttpResponse:
+    return _send(request, patient_id, kiosk=True)
+
+
+@clinic_view(Perm.MEASURE_SEND)
+@require_POST
+def cancel_request(request: HttpRequest, request_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    try:
+        row = links.cancel_request(actor, request_id)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        row = links.requests_of(actor).get(pk=request_id)
+    else:
+        messages.success(request, "Cancelled: the link no longer works.")
+    return HttpResponseRedirect(reverse("measures-requests", args=[row.patient_id]))
