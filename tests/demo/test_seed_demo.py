@@ -17,6 +17,10 @@ from ketacare.audit.models import AuditEvent
 from ketacare.clinics.models import Clinic, Location, Resource
 from ketacare.demo.seed import DEMO_CLINIC, DEMO_PASSWORD, DEMO_URL, OTHER_CLINIC
 from ketacare.demo.synthetic import PatientGenerator
+from ketacare.measures import rules
+from ketacare.measures.actions import escalate_overdue_alerts
+from ketacare.measures.definitions import get_instrument
+from ketacare.measures.models import AlertNotification, AlertStatus, Response, SafetyAlert
 from ketacare.patients.forms import PatientForm
 from ketacare.patients.models import Patient, PatientContact
 
@@ -157,3 +161,97 @@ def test_synthetic_names_do_not_depend_on_the_date() -> None:
         return [p.name_key for p in generator.patients(40, unique_names=True)]
 
     assert names(datetime.date(2026, 3, 1)) == names(datetime.date(2028, 2, 29))
+
+
+def _latest_vs_baseline(code: str) -> dict[int, tuple[int, int]]:
+    """Patient id -> (first total, latest total) for one instrument."""
+    series: dict[int, list[int]] = {}
+    for patient_id, total in (
+        Response.objects.filter(instrument_code=code, valid=True)
+        .order_by("completed_at", "pk")
+        .values_list("patient_id", "total")
+    ):
+        series.setdefault(patient_id, []).append(total)
+    return {pid: (totals[0], totals[-1]) for pid, totals in series.items() if len(totals) > 1}
+
+
+def test_seed_demo_gives_months_of_scores_with_responders_remitters_and_one_open_alert() -> None:
+    output = seed()
+    clinic = Clinic.objects.get(slug=DEMO_CLINIC["slug"])
+    now = timezone.now()
+
+    responses = Response.objects.filter(clinic=clinic)
+    assert responses.values("patient").distinct().count() >= 20
+    assert not responses.filter(completed_at__gt=now).exists()
+    assert responses.filter(valid=True).count() == responses.count()
+    codes = set(responses.values_list("instrument_code", flat=True))
+    assert {"phq9", "gad7", "qids_sr16", "pcl5", "madrs", "cadss"} <= codes
+    # Entered from the command line by clinicians, never by the front desk.
+    events = AuditEvent.objects.filter(event_type="response.created", clinic=clinic)
+    assert events.count() == responses.count()
+    assert set(events.values_list("via", flat=True)) == {"cli"}
+    for response in responses.select_related("entered_by"):
+        role = Membership.objects.get(user=response.entered_by, clinic=clinic).role
+        assert role in CLINICIAN_ROLES
+    # Months: some histories reach back more than two months, with maintenance visits.
+    first = responses.order_by("completed_at").first()
+    assert first is not None
+    assert now - first.completed_at > datetime.timedelta(days=60)
+
+    # Every stored score is the real scorer's.
+    for response in responses:
+        score = rules.score(get_instrument(response.instrument_code), response.answers)
+        assert score.total == response.total
+
+    # Outcomes by the instrument's own definitions.
+    phq9 = get_instrument("phq9")
+    response_def = next(d for d in phq9.outcome_definitions if d.kind == "response")
+    remission_def = next(d for d in phq9.outcome_definitions if d.kind == "remission")
+    pairs = _latest_vs_baseline("phq9")
+    assert len(pairs) >= 20
+    responders = [pid for pid, (base, last) in pairs.items() if rules.is_response(base, last, response_def)]
+    remitters = [pid for pid, (_, last) in pairs.items() if rules.is_remission(last, remission_def)]
+    non_responders = [pid for pid, (base, last) in pairs.items() if (base - last) * 4 < base]  # < 25 % drop
+    assert len(responders) >= 5
+    assert len(remitters) >= 3
+    assert len(non_responders) >= 2
+    assert len(responders) < len(pairs)
+
+    # Safety: exactly one open alert (the latest PHQ-9 of its patient, a few days ago, item 9 = 1)
+    # and one closed with a documented action; no other response endorses a safety item.
+    open_alert = SafetyAlert.objects.get(clinic=clinic, status=AlertStatus.OPEN)
+    assert open_alert.acknowledged_at is None
+    latest = Response.objects.filter(patient=open_alert.patient, instrument_code="phq9").latest("completed_at")
+    assert latest == open_alert.response
+    assert latest.answers["9"] == 1
+    assert datetime.timedelta(days=1) < now - latest.completed_at < datetime.timedelta(days=8)
+    closed = SafetyAlert.objects.get(clinic=clinic, status=AlertStatus.CLOSED)
+    assert closed.patient_id != open_alert.patient_id
+    assert "safety plan" in closed.action_taken.lower()
+    assert closed.acknowledged_at is not None
+    assert closed.closed_by is not None
+    assert closed.action_at is not None
+    assert closed.raised_at <= closed.action_at <= closed.closed_at < now - datetime.timedelta(days=14)
+    assert not AlertNotification.objects.filter(alert=closed, sent_at__isnull=True).exists()
+    assert SafetyAlert.objects.count() == 2
+    endorsed = [
+        r
+        for r in Response.objects.filter(instrument_code__in=["phq9", "qids_sr16", "madrs"])
+        if r.answers.get({"phq9": "9", "qids_sr16": "12", "madrs": "10"}[r.instrument_code], 0)
+    ]
+    assert sorted(r.pk for r in endorsed) == sorted([open_alert.response_id, closed.response_id])
+    assert AuditEvent.objects.filter(event_type="safety_alert.closed", subject_id=str(closed.pk)).exists()
+    # The sweep leaves the closed alert alone.
+    escalate_overdue_alerts(now)
+    closed.refresh_from_db()
+    assert closed.escalation_level == 0
+
+    assert f"added {responses.count()} responses and 2 safety alerts" in output
+
+
+def test_second_run_adds_no_scores_or_alerts() -> None:
+    seed()
+    before = (Response.objects.count(), SafetyAlert.objects.count(), AlertNotification.objects.count())
+    output = seed()
+    assert (Response.objects.count(), SafetyAlert.objects.count(), AlertNotification.objects.count()) == before
+    assert "added 0 responses and 0 safety alerts" in output

@@ -21,7 +21,9 @@ from ketacare.accounts.context import Actor
 from ketacare.accounts.models import Membership, User
 from ketacare.accounts.roles import CLINICIAN_ROLES, Role
 from ketacare.clinics.models import Clinic, Location, Resource
+from ketacare.demo.mbc import MBC_PATIENTS, seed_measures
 from ketacare.demo.synthetic import CHICAGO, DENVER, PatientGenerator, Region
+from ketacare.measures.models import AlertStatus, Response, SafetyAlert
 from ketacare.patients.actions import create_patient
 from ketacare.patients.models import Patient
 
@@ -132,6 +134,8 @@ class SeedReport:
     other_clinic: Clinic
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # (role, name, email)
     created: dict[str, int] = field(default_factory=dict)
+    care_patients: int = 0  # demo patients with scores
+    open_alerts: int = 0
 
     def add(self, what: str, count: int = 1) -> None:
         self.created[what] = self.created.get(what, 0) + count
@@ -208,7 +212,7 @@ def _patients(
 
 
 @transaction.atomic
-def seed_demo(patients: int = DEMO_PATIENTS) -> SeedReport:
+def seed_demo(patients: int = DEMO_PATIENTS, in_treatment: int = MBC_PATIENTS) -> SeedReport:
     """Create (or complete) the demo clinic and its small neighbour. Idempotent."""
     clinic, clinic_created = _clinic(DEMO_CLINIC)
     other, other_created = _clinic(OTHER_CLINIC)
@@ -226,4 +230,12 @@ def seed_demo(patients: int = DEMO_PATIENTS) -> SeedReport:
     clinicians = sorted(user.pk for role, user in users.items() if role in CLINICIAN_ROLES)
     _patients(_actor(users[Role.FRONT_DESK], clinic), patients, DEMO_SEED, clinicians, CHICAGO, report)
     _patients(_actor(admin, other), OTHER_PATIENTS, DEMO_SEED + 1, [], DENVER, report)
+
+    # Months of scores for the patients in treatment, entered by the clinicians who took them.
+    actors = {role: _actor(users[role], clinic) for role in (Role.NURSE, Role.PRESCRIBER, Role.THERAPIST)}
+    responses, alerts = seed_measures(clinic, actors, in_treatment)
+    report.add("responses", responses)
+    report.add("safety alerts", alerts)
+    report.care_patients = Response.objects.filter(clinic=clinic).values("patient").distinct().count()
+    report.open_alerts = SafetyAlert.objects.filter(clinic=clinic, status=AlertStatus.OPEN).count()
     return report

@@ -24,6 +24,11 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Demo clinic: {report.clinic.name} (also {report.other_clinic.name}).")
             + f" Created: {created or 'nothing, it was already there'}."
         )
+        self.stdout.write(
+            f"Measurement-based care: added {report.created.get('responses', 0)} responses "
+            f"and {report.created.get('safety alerts', 0)} safety alerts "
+            f"({report.care_patients} patients in treatment, {report.open_alerts} alert(s) open)."
+        )
         self.stdout.write("All data is synthetic. Demo logins (two-factor is off for the demo clinics):\n")
         rows = [("Role", "Name", "Email", "Password")] + [
             (role, name, email, DEMO_PASSWORD) for role, name, email in report.logins
