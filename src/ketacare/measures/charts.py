@@ -241,7 +241,7 @@ def _draw(
             transform=band_text,
             ha="right",
             va="center",
-            fontsize=8.5,
+            fontsize=9.5,
             color="#3d454c",
             zorder=1,
             gid=f"band-label-{band.code}",
@@ -256,7 +256,7 @@ def _draw(
             transform=band_text,
             ha="right",
             va="bottom",
-            fontsize=8.5,
+            fontsize=9.5,
             color="#3d454c",
             gid="cutoff-label",
         )
@@ -333,8 +333,8 @@ def _draw(
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))  # type: ignore[no-untyped-call]
-    ax.tick_params(labelsize=9)
-    ax.set_ylabel("Total", fontsize=9)
+    ax.tick_params(labelsize=10)
+    ax.set_ylabel("Total", fontsize=10)
     ax.grid(axis="y", color="#ffffff", linewidth=0.8, zorder=1)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -345,7 +345,7 @@ def _draw(
             bbox_to_anchor=(0.0, -0.12),
             ncols=min(2, len(legend)),
             frameon=False,
-            fontsize=8.5,
+            fontsize=9.5,
             handlelength=2.4,
         )
 
