@@ -124,8 +124,9 @@ def test_full_page_without_htmx(client_for, scored):
 
 def test_chart_tab_loads_measures_by_htmx_for_clinicians_only(client_for, scored):
     url = reverse("patients-chart", args=[scored.pk]) + "?tab=measures"
-    assert reverse("measures-history", args=[scored.pk]).encode() in client_for("ada").get(url).content
-    assert reverse("measures-history", args=[scored.pk]).encode() not in client_for("cy").get(url).content
+    loader = f'hx-get="{reverse("measures-history", args=[scored.pk])}"'.encode()
+    assert loader in client_for("ada").get(url).content
+    assert loader not in client_for("cy").get(url).content
 
 
 def test_query_count_does_not_grow_with_responses(client_for, actors, patient, django_assert_max_num_queries):

@@ -299,3 +299,16 @@ def test_answering_twice_stores_once(sent):
     first, _ = submit_patient_response(sent.pk, "phq9", {str(i): 0 for i in range(1, 10)}, origin=origin)
     assert Response.objects.count() == 1
     assert first.source == "link"
+
+
+def test_a_double_clicked_send_sends_one_link(client_for, make_patient):
+    patient = make_patient(email="jordan@example.net")
+    client = client_for("ben")
+    data = {"instruments": ["phq9"], "form_token": "6f1c2a52-8d7e-4a3b-9c61-1f2e3d4c5b6a"}
+
+    first = client.post(reverse("measures-requests-send", args=[patient.pk]), data)
+    second = client.post(reverse("measures-requests-send", args=[patient.pk]), data, follow=True)
+
+    assert first.status_code == 302
+    assert QuestionnaireRequest.objects.filter(patient=patient).count() == 1
+    assert b"already sent" in second.content

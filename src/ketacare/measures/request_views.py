@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.exceptions import ValidationError
@@ -11,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ketacare.accounts.decorators import actor_of, clinic_view
+from ketacare.accounts.idempotency import IdempotencyConflict, fingerprint, run_once
 from ketacare.accounts.roles import Perm
 from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record
@@ -52,6 +56,7 @@ def patient_requests(
         "choices": _choices(),
         "chosen": chosen or [],
         "errors": errors or [],
+        "form_token": uuid.uuid4(),
     }
     return render(request, "measures/requests.html", context, status=422 if errors else 200)
 
@@ -61,9 +66,27 @@ def _send(request: HttpRequest, patient_id: int, kiosk: bool) -> HttpResponse:
     patient = access_patient(actor, patient_id, Perm.MEASURE_SEND)
     codes = request.POST.getlist("instruments")
     try:
-        row = (links.start_kiosk if kiosk else links.send_questionnaire)(actor, patient, codes)
+        if kiosk:
+            row = links.start_kiosk(actor, patient, codes)
+        else:
+            token = _form_token(request)
+
+            def effect() -> tuple[int, Any]:
+                sent = links.send_questionnaire(actor, patient, codes)
+                return 201, {"request_id": sent.pk}
+
+            if not token:
+                effect()
+            elif run_once(actor, f"form:questionnaire-send:{token}", fingerprint(request.POST.dict()), effect).replayed:
+                # A double click: the questionnaire went out once.
+                messages.info(request, "That form was already sent: the patient got one link.")
+                return HttpResponseRedirect(reverse("measures-requests", args=[patient.pk]))
     except ValidationError as exc:
         return patient_requests(request, patient_id, errors=exc.messages, chosen=codes)
+    except IdempotencyConflict:
+        return patient_requests(
+            request, patient_id, errors=["This form was already sent. Reload the page to send another."], chosen=codes
+        )
     if kiosk:
         # Staff leave the tablet signed out: the patient sees nothing but the questionnaire, and a
         # member of staff signs in again to continue.
@@ -98,3 +121,10 @@ def cancel_request(request: HttpRequest, request_id: int) -> HttpResponse:
     else:
         messages.success(request, "Cancelled: the link no longer works.")
     return HttpResponseRedirect(reverse("measures-requests", args=[row.patient_id]))
+
+
+def _form_token(request: HttpRequest) -> str:
+    try:
+        return str(uuid.UUID(request.POST.get("form_token", "")))
+    except ValueError:
+        return ""
