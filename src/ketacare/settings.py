@@ -200,6 +200,8 @@ TASKS = {
 
 # Links in notifications point here (no PHI is ever sent by e-mail).
 KETACARE_BASE_URL = env_str("KETACARE_BASE_URL", "http://127.0.0.1:8000")
+# Text messages go through this class (`send(to, body)`); the default writes them to the log.
+KETACARE_SMS_SENDER = env_str("KETACARE_SMS_SENDER", "ketacare.measures.sms.LogSmsSender")
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
