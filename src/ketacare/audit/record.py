@@ -21,6 +21,41 @@ def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _write(
+    *,
+    clinic: Any,
+    actor_label: str,
+    action: AuditAction,
+    event_type: str,
+    subject: models.Model | None,
+    patient: Any,
+    detail: dict[str, Any] | None,
+    outcome: AuditOutcome,
+    via: str,
+    actor: Any = None,
+    actor_role: str = "",
+    remote_addr: str = "",
+    user_agent: str = "",
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        clinic=clinic,
+        actor=actor,
+        actor_label=actor_label,
+        actor_role=actor_role,
+        patient=patient,
+        action=action,
+        event_type=event_type,
+        subject_type=subject._meta.label_lower if subject is not None else "",
+        subject_id=str(subject.pk) if subject is not None else "",
+        outcome=outcome,
+        remote_addr=remote_addr,
+        user_agent=user_agent,
+        via=via,
+        occurred_at=timezone.now(),
+        detail=_jsonable(detail or {}),
+    )
+
+
 def record(
     actor: Actor,
     action: AuditAction,
@@ -32,22 +67,20 @@ def record(
     outcome: AuditOutcome = AuditOutcome.SUCCESS,
 ) -> AuditEvent:
     """Write one audit row for `actor` (who, for which clinic, from where)."""
-    return AuditEvent.objects.create(
+    return _write(
         clinic=actor.clinic,
         actor=actor.user,
         actor_label=f"{actor.user.full_name} <{actor.user.email}>",
         actor_role=actor.role,
-        patient=patient,
         action=action,
         event_type=event_type,
-        subject_type=subject._meta.label_lower if subject is not None else "",
-        subject_id=str(subject.pk) if subject is not None else "",
+        subject=subject,
+        patient=patient,
+        detail=detail,
         outcome=outcome,
         remote_addr=actor.remote_addr,
         user_agent=actor.user_agent,
         via=actor.via,
-        occurred_at=timezone.now(),
-        detail=_jsonable(detail or {}),
     )
 
 
@@ -70,20 +103,16 @@ def record_system(
     outcome: AuditOutcome = AuditOutcome.SUCCESS,
 ) -> AuditEvent:
     """Write one audit row for something KetaCare did by itself (a background task), not a person."""
-    return AuditEvent.objects.create(
+    return _write(
         clinic=clinic,
-        actor=None,
         actor_label=SYSTEM_LABEL,
-        actor_role="",
-        patient=patient,
         action=action,
         event_type=event_type,
-        subject_type=subject._meta.label_lower if subject is not None else "",
-        subject_id=str(subject.pk) if subject is not None else "",
+        subject=subject,
+        patient=patient,
+        detail=detail,
         outcome=outcome,
         via="task",
-        occurred_at=timezone.now(),
-        detail=_jsonable(detail or {}),
     )
 
 
@@ -105,20 +134,17 @@ def record_patient(
 ) -> AuditEvent:
     """Write one audit row for something the patient did themselves, without an account: through a
     questionnaire link (`via="link"`) or on a clinic tablet handed over by staff (`via="kiosk"`)."""
-    return AuditEvent.objects.create(
+    return _write(
         clinic=clinic,
-        actor=None,
         actor_label=f"Patient {patient.mrn} ({PATIENT_CHANNELS.get(via, via)})",
         actor_role="patient",
-        patient=patient,
         action=action,
         event_type=event_type,
-        subject_type=subject._meta.label_lower if subject is not None else "",
-        subject_id=str(subject.pk) if subject is not None else "",
+        subject=subject,
+        patient=patient,
+        detail=detail,
         outcome=outcome,
         remote_addr=remote_addr,
         user_agent=user_agent,
         via=via,
-        occurred_at=timezone.now(),
-        detail=_jsonable(detail or {}),
     )
