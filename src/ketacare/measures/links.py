@@ -28,6 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from ketacare.accounts.context import Actor, Origin
+from ketacare.accounts.models import User
 from ketacare.accounts.roles import Perm
 from ketacare.audit.models import AuditAction, AuditOutcome
 from ketacare.audit.record import record, record_patient, record_system
@@ -76,7 +77,7 @@ def self_report_codes() -> list[str]:
     return [i.code for i in list_instruments() if i.rater == "self"]
 
 
-def _clean_codes(codes: Sequence[str]) -> list[str]:
+def clean_codes(codes: Sequence[str]) -> list[str]:
     chosen = list(dict.fromkeys(c for c in codes if c))
     if not chosen:
         raise ValidationError({"instruments": "Choose at least one questionnaire."})
@@ -95,33 +96,50 @@ def _create(actor: Actor, patient: Patient, codes: Sequence[str], channel: Reque
         raise PermissionDenied(f"Your role does not allow {Perm.MEASURE_SEND}.")
     if patient.clinic_id != actor.clinic.pk:
         raise Http404("No such patient.")
-    chosen = _clean_codes(codes)
+    return _new_request(patient, codes, channel, created_by=actor.user)
+
+
+def _new_request(
+    patient: Patient, codes: Sequence[str], channel: RequestChannel, *, created_by: User | None
+) -> QuestionnaireRequest:
+    chosen = clean_codes(codes)
     salt = secrets.token_hex(16)
     now = timezone.now()
     return QuestionnaireRequest.objects.create(
-        clinic=actor.clinic,
+        clinic_id=patient.clinic_id,
         patient=patient,
         instrument_codes=chosen,
         channel=channel,
         token_salt=salt,
         token_hash=hash_token(token_for(salt)),
-        created_by=actor.user,
+        created_by=created_by,
         created_at=now,
         expires_at=now + (LINK_LIFETIME if channel == RequestChannel.LINK else KIOSK_LIFETIME),
     )
 
 
-@transaction.atomic
-def send_questionnaire(actor: Actor, patient: Patient, codes: Sequence[str]) -> QuestionnaireRequest:
-    """Send a link by e-mail and text (whichever the patient has); both go out after commit."""
+def _link_media(patient: Patient) -> list[MessageMedium]:
     media = [m for m, have in ((MessageMedium.EMAIL, patient.email), (MessageMedium.SMS, patient.phone_mobile)) if have]
     if not media:
         raise ValidationError(
             {"instruments": "The patient has no e-mail address or mobile phone: use the clinic tablet instead."}
         )
-    row = _create(actor, patient, codes, RequestChannel.LINK)
+    return media
+
+
+def _queue_invites(row: QuestionnaireRequest, media: Sequence[MessageMedium]) -> None:
     for medium in media:
-        QuestionnaireMessage.objects.create(clinic=row.clinic, request=row, kind=MessageKind.INVITE, medium=medium)
+        QuestionnaireMessage.objects.create(
+            clinic_id=row.clinic_id, request=row, kind=MessageKind.INVITE, medium=medium
+        )
+
+
+@transaction.atomic
+def send_questionnaire(actor: Actor, patient: Patient, codes: Sequence[str]) -> QuestionnaireRequest:
+    """Send a link by e-mail and text (whichever the patient has); both go out after commit."""
+    media = _link_media(patient)
+    row = _create(actor, patient, codes, RequestChannel.LINK)
+    _queue_invites(row, media)
     record(
         actor,
         AuditAction.CREATE,
@@ -133,6 +151,35 @@ def send_questionnaire(actor: Actor, patient: Patient, codes: Sequence[str]) -> 
             "channel": row.channel,
             "media": media,
             "expires_at": row.expires_at,
+        },
+    )
+    _after_commit_send()
+    return row
+
+
+@transaction.atomic
+def send_scheduled_questionnaire(
+    patient: Patient, codes: Sequence[str], *, schedule_id: int, anchor_ref: str
+) -> QuestionnaireRequest:
+    """The same link as `send_questionnaire`, sent by KetaCare itself for a schedule (no staff member):
+    `created_by` is empty and the audit row is the system's, naming the schedule and its anchor.
+    Raises ValidationError when the patient cannot get a link (no e-mail or mobile)."""
+    media = _link_media(patient)
+    row = _new_request(patient, codes, RequestChannel.LINK, created_by=None)
+    _queue_invites(row, media)
+    record_system(
+        patient.clinic,
+        AuditAction.CREATE,
+        "questionnaire_request.created",
+        subject=row,
+        patient=patient,
+        detail={
+            "instruments": row.instrument_codes,
+            "channel": row.channel,
+            "media": media,
+            "expires_at": row.expires_at,
+            "schedule": schedule_id,
+            "anchor_ref": anchor_ref,
         },
     )
     _after_commit_send()

@@ -176,7 +176,14 @@ class QuestionnaireRequest(models.Model):
     answered = models.JSONField(default=dict, blank=True, help_text="Instrument code -> Response id, as answered.")
     alert_raised = models.BooleanField(default=False)
     failed_dob_attempts = models.PositiveSmallIntegerField(default=0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when a schedule sent it (see ScheduleOccurrence.request).",
+    )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -227,3 +234,108 @@ class QuestionnaireMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.medium} for request {self.request_id}"
+
+
+# --- Schedules: recurring, or anchored to clinical events (schedules.py) -----------------------
+
+
+class ScheduleKind(models.TextChoices):
+    RECURRING = "recurring", "Every few days"
+    ANCHORED = "anchored", "Around clinical events"
+
+
+class AnchorEvent(models.TextChoices):
+    """Clinical events other domains report through `schedules.clinical_event`. Fixed list: a new
+    event type is a code change, so the sender and the schedule agree on what it means."""
+
+    SESSION_SCHEDULED = "session.scheduled", "Before every treatment session"
+    SESSION_COMPLETED = "session.completed", "After every treatment session"
+    SERIES_COMPLETED = "series.completed", "After the last session of a series"
+
+
+class MeasureSchedule(models.Model):
+    """Questionnaires sent to a patient without anybody pressing "send": every N days from a date
+    (until a date, or until stopped), or a fixed number of hours before/after a clinical event."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measure_schedules")
+    instrument_codes = models.JSONField(help_text='Self-report codes in the order asked, e.g. ["phq9", "gad7"].')
+    kind = models.CharField(max_length=10, choices=ScheduleKind.choices)
+    every_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    starts_on = models.DateField(null=True, blank=True, help_text="First send, in the clinic's time zone.")
+    until = models.DateField(null=True, blank=True, help_text="Last possible send (inclusive); empty: until stopped.")
+    anchor_event = models.CharField(max_length=30, choices=AnchorEvent.choices, blank=True)
+    offset_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Hours before a session starts, or after the event."
+    )
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-active", "-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["clinic", "patient", "active"], name="mschedule_patient"),
+            models.Index(fields=["kind", "active"], name="mschedule_kind"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="recurring", every_days__gte=1, starts_on__isnull=False, anchor_event="")
+                    | (
+                        models.Q(kind="anchored", offset_hours__isnull=False, every_days__isnull=True)
+                        & ~models.Q(anchor_event="")
+                    )
+                ),
+                name="mschedule_kind_fields",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(until__isnull=True) | models.Q(until__gte=models.F("starts_on")),
+                name="mschedule_until_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Schedule {self.pk} ({self.get_kind_display()})"
+
+
+class OccurrenceStatus(models.TextChoices):
+    DUE = "due", "Due"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+
+
+class ScheduleOccurrence(models.Model):
+    """One send a schedule owes: a recurring period (`anchor_ref` "period:YYYY-MM-DD") or one clinical
+    event (`anchor_ref` as the emitting domain names its source, e.g. "treatment-session:123").
+    Unique per schedule and anchor, so a repeated event or sweep never makes two."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    schedule = models.ForeignKey(MeasureSchedule, on_delete=models.PROTECT, related_name="occurrences")
+    anchor_ref = models.CharField(max_length=100)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=OccurrenceStatus.choices, default=OccurrenceStatus.DUE)
+    request = models.OneToOneField(
+        QuestionnaireRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="occurrence"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True, help_text="Why it was skipped.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "anchor_ref"], name="occurrence_once_per_anchor"),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(request__isnull=False, sent_at__isnull=False),
+                name="occurrence_sent_has_request",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "due_at"], name="occurrence_due")]
+
+    def __str__(self) -> str:
+        return f"{self.anchor_ref} of schedule {self.schedule_id} ({self.status})"

@@ -108,13 +108,16 @@ def send_questionnaire_messages() -> dict[str, int]:
 @task()
 def alert_sweep() -> dict[str, int]:
     """Escalate overdue alerts and (re)send pending notifications; then mark expired questionnaire
-    links missed, queue their one reminder and send pending invitations and reminders: run every minute."""
+    links missed, queue their one reminder, send what schedules owe (schedules.schedule_sweep) and send
+    pending invitations and reminders: run every minute."""
     from ketacare.measures.links import expire_overdue_requests, queue_reminders, send_pending_messages
+    from ketacare.measures.schedules import schedule_sweep
 
     escalated = escalate_overdue_alerts()
     sent, failed = send_pending_notifications()
     expired = expire_overdue_requests()
     reminders = queue_reminders()
+    scheduled = schedule_sweep()
     messages_sent, messages_failed = send_pending_messages()
     return {
         "escalated": escalated,
@@ -124,4 +127,5 @@ def alert_sweep() -> dict[str, int]:
         "reminders_queued": reminders,
         "messages_sent": messages_sent,
         "messages_failed": messages_failed,
+        **scheduled,
     }
