@@ -10,11 +10,13 @@ import zoneinfo
 import pytest
 import time_machine
 from django.core import mail
+from django.urls import reverse
 
 from ketacare.audit.models import AuditEvent
 from ketacare.measures import schedules
 from ketacare.measures.models import (
     AnchorEvent,
+    MeasureSchedule,
     OccurrenceStatus,
     QuestionnaireRequest,
     ScheduleKind,
@@ -246,3 +248,107 @@ def test_the_event_joins_the_callers_transaction(actors, jordan, clinic):
     with pytest.raises(RuntimeError):
         complete_session_then_fail()
     assert not ScheduleOccurrence.objects.exists()
+
+
+# --- Staff pages ---------------------------------------------------------------------------------
+
+
+def _create_data(**overrides):
+    return {
+        "kind": "recurring",
+        "instruments": ["phq9", "gad7"],
+        "every_days": "14",
+        "starts_on": (datetime.datetime.now(CHICAGO).date() + datetime.timedelta(days=1)).isoformat(),
+        "until": "",
+        "anchor_event": "",
+        "offset_hours": "",
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    ("persona", "allowed", "denied_status"),
+    [
+        ("ann", True, None),
+        ("ada", True, None),
+        ("ben", True, None),
+        ("tess", True, None),
+        ("cy", True, None),
+        ("ivy", False, 403),
+        ("aud", False, 403),
+        ("dee", False, 404),
+        ("anon", False, 302),
+    ],
+)
+def test_who_may_create_and_stop_schedules(persona, allowed, denied_status, client_for, actors, jordan):
+    existing = anchored(actors["ann"], jordan, AnchorEvent.SESSION_COMPLETED, hours=24)
+    audit_before = AuditEvent.objects.filter(event_type__startswith="measure_schedule.").count()
+    client = client_for(persona)
+    created = client.post(reverse("measures-schedules-create", args=[jordan.pk]), _create_data())
+    stopped = client.post(reverse("measures-schedules-stop", args=[existing.pk]))
+    existing.refresh_from_db()
+    if allowed:
+        assert created.status_code == stopped.status_code == 302
+        assert MeasureSchedule.objects.count() == 2
+        assert not existing.active
+        assert existing.stopped_by.email == f"{persona}@example.org"
+        made = MeasureSchedule.objects.exclude(pk=existing.pk).get()
+        assert (made.kind, made.every_days, made.instrument_codes) == ("recurring", 14, ["phq9", "gad7"])
+        events = AuditEvent.objects.filter(event_type__startswith="measure_schedule.").order_by("id")
+        assert [(e.event_type, e.actor.email) for e in events[audit_before:]] == [
+            ("measure_schedule.created", f"{persona}@example.org"),
+            ("measure_schedule.stopped", f"{persona}@example.org"),
+        ]
+    else:
+        assert created.status_code == stopped.status_code == denied_status
+        assert MeasureSchedule.objects.count() == 1
+        assert existing.active
+        assert existing.stopped_at is None
+        assert AuditEvent.objects.filter(event_type__startswith="measure_schedule.").count() == audit_before
+
+
+def test_the_form_names_each_bad_field_and_creates_nothing(client_for, jordan):
+    client = client_for("ben")
+    url = reverse("measures-schedules-create", args=[jordan.pk])
+    page = client.post(url, _create_data(instruments=[], every_days="0", starts_on="2020-01-01"))
+    assert page.status_code == 422
+    body = page.content.decode()
+    assert "The schedule was not created" in body
+    assert "Questionnaires: This field is required." in body
+    assert "Every (days): Ensure this value is greater than or equal to 1." in body
+    past = client.post(url, _create_data(starts_on="2020-01-01"))
+    assert past.status_code == 422
+    assert "The first send cannot be in the past." in past.content.decode()
+    anchored_page = client.post(url, _create_data(kind="anchored", offset_hours=""))
+    assert anchored_page.status_code == 422
+    text = anchored_page.content.decode()
+    assert "Clinical event: Choose the clinical event" in text
+    assert "Hours before a session, or after the event: Enter a number of hours" in text
+    clinician_rated = client.post(url, _create_data(instruments=["madrs"]))
+    assert clinician_rated.status_code == 422
+    assert not MeasureSchedule.objects.exists()
+
+
+def test_the_page_lists_schedules_with_next_due_and_last_sent(client_for, actors, jordan, clinic):
+    schedule = recurring(actors["ben"], jordan, every=14, until=datetime.date(2026, 12, 31))
+    anchored(actors["ben"], jordan, AnchorEvent.SERIES_COMPLETED, hours=168)
+    sweep(at(START.date(), 9, 30))
+    with time_machine.travel(at(START.date(), 10), tick=False):
+        page = client_for("cy").get(reverse("measures-requests", args=[jordan.pk])).content.decode()
+    assert page.count('data-testid="schedule-row"') == 2
+    assert "Every 14 days from 2026-03-02 until 2026-12-31" in page
+    assert "After the last session of a series: 168 h after" in page
+    assert "2026-03-16 09:00" in page  # next due, clinic time
+    assert "2026-03-02 09:30" in page  # last sent
+    assert "At the next event" in page
+    assert "automatically, by a schedule" in page
+    listed = AuditEvent.objects.filter(event_type="questionnaire_request.listed").last()
+    assert schedule.pk in listed.detail["schedules"]
+
+
+def test_a_double_clicked_create_makes_one_schedule(client_for, jordan):
+    client = client_for("ben")
+    data = _create_data(form_token="6f1c2a52-8d7e-4a3b-9c61-1f2e3d4c5b6a")
+    client.post(reverse("measures-schedules-create", args=[jordan.pk]), data)
+    client.post(reverse("measures-schedules-create", args=[jordan.pk]), data)
+    assert MeasureSchedule.objects.count() == 1

@@ -19,4 +19,12 @@ urlpatterns += [
     path("patients/<int:patient_id>/questionnaires/send/", request_views.send_request, name="measures-requests-send"),
     path("patients/<int:patient_id>/questionnaires/kiosk/", request_views.start_kiosk, name="measures-requests-kiosk"),
     path("questionnaires/<int:request_id>/cancel/", request_views.cancel_request, name="measures-requests-cancel"),
+    path(
+        "patients/<int:patient_id>/questionnaires/schedules/",
+        request_views.create_schedule,
+        name="measures-schedules-create",
+    ),
+    path(
+        "questionnaire-schedules/<int:schedule_id>/stop/", request_views.stop_schedule, name="measures-schedules-stop"
+    ),
 ]
