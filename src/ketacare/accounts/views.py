@@ -30,6 +30,7 @@ from ketacare.accounts.idempotency import IdempotencyConflict, fingerprint, run_
 from ketacare.accounts.middleware import SESSION_CLINIC_KEY, mfa_required_for
 from ketacare.accounts.models import ApiToken
 from ketacare.accounts.roles import Perm
+from ketacare.lib.http import form_token
 
 
 @login_required
@@ -173,7 +174,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
                 return 201, {"token_id": token.pk}
 
             try:
-                token_key = _form_token(request)
+                token_key = form_token(request)
                 if token_key:
                     # A double click sends the same one-time token: one token is created, and the
                     # repeat is told so instead of making a second one.
@@ -215,10 +216,3 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         actions.complete_password_reset(form.user, origin=Origin.of(self.request))
         return response
-
-
-def _form_token(request: HttpRequest) -> str:
-    try:
-        return str(uuid.UUID(request.POST.get("form_token", "")))
-    except ValueError:
-        return ""

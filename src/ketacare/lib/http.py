@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -18,3 +20,15 @@ def client_ip(request: HttpRequest) -> str:
 
 def user_agent(request: HttpRequest) -> str:
     return str(request.META.get("HTTP_USER_AGENT", ""))[:300]
+
+
+def form_token(request: HttpRequest) -> str:
+    """The one-time token a rendered form carries (hidden `form_token`), or "" when absent or malformed.
+
+    Views pass it to `accounts.idempotency.run_once`, so a double click or a resubmitted page
+    performs the form's effect once.
+    """
+    try:
+        return str(uuid.UUID(request.POST.get("form_token", "")))
+    except ValueError:
+        return ""

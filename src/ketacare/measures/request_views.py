@@ -18,6 +18,7 @@ from ketacare.accounts.idempotency import IdempotencyConflict, fingerprint, run_
 from ketacare.accounts.roles import Perm
 from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record
+from ketacare.lib.http import form_token
 from ketacare.measures import links, schedules
 from ketacare.measures.definitions import get_instrument
 from ketacare.measures.forms import ScheduleForm
@@ -80,7 +81,7 @@ def _send(request: HttpRequest, patient_id: int, kiosk: bool) -> HttpResponse:
         if kiosk:
             row = links.start_kiosk(actor, patient, codes)
         else:
-            token = _form_token(request)
+            token = form_token(request)
 
             def effect() -> tuple[int, Any]:
                 sent = links.send_questionnaire(actor, patient, codes)
@@ -142,7 +143,7 @@ def create_schedule(request: HttpRequest, patient_id: int) -> HttpResponse:
     form = ScheduleForm(request.POST, instrument_choices=_choices())
     if form.is_valid():
         data = form.cleaned_data
-        token = _form_token(request)
+        token = form_token(request)
 
         def effect() -> tuple[int, Any]:
             schedule = schedules.create_schedule(
@@ -189,10 +190,3 @@ def stop_schedule(request: HttpRequest, schedule_id: int) -> HttpResponse:
     else:
         messages.success(request, "Schedule stopped: nothing more will be sent by it.")
     return HttpResponseRedirect(reverse("measures-requests", args=[schedule.patient_id]))
-
-
-def _form_token(request: HttpRequest) -> str:
-    try:
-        return str(uuid.UUID(request.POST.get("form_token", "")))
-    except ValueError:
-        return ""

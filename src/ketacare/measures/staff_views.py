@@ -29,6 +29,7 @@ from ketacare.accounts.roles import Perm
 from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record
 from ketacare.lib.forms import StyledFormMixin
+from ketacare.lib.http import form_token
 from ketacare.measures import actions, rules
 from ketacare.measures.access import responses_of
 from ketacare.measures.charts import ChartPoint, first_definition, remission_text, response_text, trend_svg
@@ -271,13 +272,6 @@ class EntryForm(StyledFormMixin, forms.Form):
         return found
 
 
-def _form_token(request: HttpRequest) -> str:
-    try:
-        return str(uuid.UUID(request.POST.get("form_token", "")))
-    except ValueError:
-        return ""
-
-
 def _entry_instrument(code: str) -> Instrument:
     try:
         return get_instrument(code)
@@ -296,7 +290,7 @@ def enter_response(request: HttpRequest, patient_id: int, code: str) -> HttpResp
     status = 200
     if request.method == "POST":
         form = EntryForm(instrument, zone, request.POST)
-        token = _form_token(request)
+        token = form_token(request)
         if form.is_valid():
             answers = form.answers()
             completed_at = form.cleaned_data.get("completed_at")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from ketacare.accounts.decorators import actor_of, clinic_view
 from ketacare.accounts.idempotency import IdempotencyConflict, fingerprint, run_once
 from ketacare.accounts.roles import Perm
+from ketacare.lib.http import form_token
 from ketacare.patients import actions
 from ketacare.patients.access import access_patient
 from ketacare.patients.forms import ContactFormSet, PatientForm, contacts_from_formset
@@ -43,14 +44,6 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _form_token(request: HttpRequest) -> str:
-    token = request.POST.get("form_token", "")
-    try:
-        return str(uuid.UUID(token))
-    except ValueError:
-        return ""
-
-
 @clinic_view(Perm.PATIENT_CREATE)
 @require_http_methods(["GET", "POST"])
 def patient_create(request: HttpRequest) -> HttpResponse:
@@ -59,7 +52,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PatientForm(request.POST, clinic=actor.clinic)
         formset = ContactFormSet(request.POST, prefix="contacts", queryset=PatientContact.objects.none())
-        token = _form_token(request)
+        token = form_token(request)
         if form.is_valid() and formset.is_valid():
             values = form.patient_values()
             contacts = contacts_from_formset(formset)
