@@ -26,7 +26,8 @@ def test_link_answer_raises_alert_crisis_shown_inbox_ack_close_audited(
     # --- Ben the nurse sends a PHQ-9 link from the patient's questionnaires page.
     login_as(page, "ben")
     page.goto(f"/measures/patients/{patient.pk}/questionnaires/")
-    page.get_by_label(re.compile(r"^PHQ-9")).check()
+    send_form = page.get_by_role("group", name=re.compile(r"^Send a questionnaire"))
+    send_form.get_by_label(re.compile(r"^PHQ-9")).check()
     page.get_by_role("button", name="Send link").click()
     expect(page.get_by_role("status")).to_contain_text("Sent")
     expect(page.get_by_test_id("request-row")).to_contain_text("Waiting")
