@@ -125,7 +125,14 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Callable[[], Any]]:
                 problems.append(f"{response.status} for {response.url}")
 
         tab.on("response", on_response)
-        tab.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+
+        def on_failed(request: Any) -> None:
+            # A request the page itself abandoned by navigating on (an HTMX load cut short by the
+            # next click) is not a fault; anything else (refused, reset, not found) is.
+            if request.failure != "net::ERR_ABORTED":
+                problems.append(f"request failed: {request.url} ({request.failure})")
+
+        tab.on("requestfailed", on_failed)
         tab.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
 
     def make() -> Any:
