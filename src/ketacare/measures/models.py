@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 
 from ketacare.clinics.models import Clinic
+from ketacare.measures.definitions import UnknownInstrument, get_instrument
 from ketacare.patients.models import Patient
 
 
@@ -54,6 +55,14 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_code} {self.total} ({self.patient_id})"
+
+    @property
+    def instrument_abbreviation(self) -> str:
+        """ "PHQ-9" for "phq9": the instrument's own short name, from its versioned data."""
+        try:
+            return get_instrument(self.instrument_code, self.instrument_version).abbreviation
+        except UnknownInstrument:
+            return self.instrument_code.upper()
 
 
 class AlertStatus(models.TextChoices):
