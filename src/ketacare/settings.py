@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "ketacare.audit",
     "ketacare.patients",
     "ketacare.measures",
+    "ketacare.screening",
+    "ketacare.protocols",
     "ketacare.demo",
 ]
 
