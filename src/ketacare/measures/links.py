@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -41,6 +41,7 @@ from ketacare.measures.models import (
     RequestChannel,
     RequestStatus,
 )
+from ketacare.measures.outbox import drain
 from ketacare.measures.sms import get_sms_sender
 from ketacare.patients.models import Patient
 
@@ -339,47 +340,29 @@ def _deliver(message: QuestionnaireMessage) -> None:
 
 def send_pending_messages(limit: int = 200) -> tuple[int, int]:
     """Send queued invitations and reminders of pending requests. Returns (sent, failed)."""
-    sent = failed = 0
-    pending = QuestionnaireMessage.objects.filter(sent_at__isnull=True, request__status=RequestStatus.PENDING)
-    for pk in list(pending.order_by("id").values_list("pk", flat=True)[:limit]):
-        with transaction.atomic():
-            rows = QuestionnaireMessage.objects.select_related("request__clinic", "request__patient").filter(
-                pk=pk, sent_at__isnull=True
-            )
-            if connection.features.has_select_for_update_skip_locked:
-                rows = rows.select_for_update(skip_locked=True)
-            message = rows.first()
-            if message is None:
-                continue
-            row = message.request
-            event = (
-                "questionnaire_request.reminded"
-                if message.kind == MessageKind.REMINDER
-                else "questionnaire_request.sent"
-            )
-            try:
-                _deliver(message)
-            except Exception as exc:  # any transport failure: keep it pending, say why
-                message.attempts += 1
-                message.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                message.save(update_fields=["attempts", "last_error"])
-                logger.warning("Questionnaire message %s failed: %s", pk, exc)
-                record_system(
-                    row.clinic, AuditAction.EXECUTE, "questionnaire_request.send_failed",
-                    subject=row, patient=row.patient, outcome=AuditOutcome.SERIOUS_FAILURE,
-                    detail={"medium": message.medium, "kind": message.kind, "error": message.last_error},
-                )  # fmt: skip
-                failed += 1
-                continue
-            message.sent_at = timezone.now()
-            message.attempts += 1
-            message.save(update_fields=["sent_at", "attempts"])
-            record_system(
-                row.clinic, AuditAction.EXECUTE, event, subject=row, patient=row.patient,
-                detail={"medium": message.medium},
-            )  # fmt: skip
-            sent += 1
-    return sent, failed
+
+    def sent(message: QuestionnaireMessage) -> None:
+        row = message.request
+        event = (
+            "questionnaire_request.reminded" if message.kind == MessageKind.REMINDER else "questionnaire_request.sent"
+        )
+        record_system(
+            row.clinic, AuditAction.EXECUTE, event, subject=row, patient=row.patient, detail={"medium": message.medium}
+        )
+
+    def failed(message: QuestionnaireMessage) -> None:
+        row = message.request
+        record_system(
+            row.clinic, AuditAction.EXECUTE, "questionnaire_request.send_failed",
+            subject=row, patient=row.patient, outcome=AuditOutcome.SERIOUS_FAILURE,
+            detail={"medium": message.medium, "kind": message.kind, "error": message.last_error},
+        )  # fmt: skip
+
+    pending = QuestionnaireMessage.objects.filter(request__status=RequestStatus.PENDING).select_related(
+        "request__clinic", "request__patient"
+    )
+    # `_deliver` is looked up when called, so tests can replace it.
+    return drain(pending, lambda m: _deliver(m), sent, failed, limit)
 
 
 def _after_commit_send() -> None:

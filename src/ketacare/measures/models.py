@@ -15,6 +15,7 @@ from django.db import models
 
 from ketacare.clinics.models import Clinic
 from ketacare.measures.definitions import UnknownInstrument, get_instrument
+from ketacare.measures.outbox import OutboxMessage
 from ketacare.patients.models import Patient
 
 
@@ -133,17 +134,13 @@ class NotificationKind(models.TextChoices):
     ESCALATED_ADMIN = "escalated_admin", "Escalated to administrators"
 
 
-class AlertNotification(models.Model):
+class AlertNotification(OutboxMessage):
     """Outbox: one message to one person about one step of one alert. Sent at most once."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     alert = models.ForeignKey(SafetyAlert, on_delete=models.PROTECT, related_name="notifications")
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=20, choices=NotificationKind.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -222,17 +219,13 @@ class MessageMedium(models.TextChoices):
     SMS = "sms", "Text message"
 
 
-class QuestionnaireMessage(models.Model):
+class QuestionnaireMessage(OutboxMessage):
     """Outbox: one invitation or reminder to a patient by one medium. Sent at most once; no PHI in it."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     request = models.ForeignKey(QuestionnaireRequest, on_delete=models.PROTECT, related_name="messages")
     kind = models.CharField(max_length=10, choices=MessageKind.choices)
     medium = models.CharField(max_length=10, choices=MessageMedium.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["id"]

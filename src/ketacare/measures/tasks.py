@@ -10,14 +10,13 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connection, transaction
-from django.utils import timezone
 from django_tasks import task
 
 from ketacare.audit.models import AuditAction, AuditOutcome
 from ketacare.audit.record import record_system
 from ketacare.measures.actions import escalate_overdue_alerts
 from ketacare.measures.models import AlertNotification, NotificationKind
+from ketacare.measures.outbox import drain
 
 logger = logging.getLogger(__name__)
 
@@ -42,53 +41,35 @@ def deliver(notification: AlertNotification) -> None:
 
 def send_pending_notifications(limit: int = 200) -> tuple[int, int]:
     """Send notifications not yet sent. Returns (sent, failed); a failure stays pending for the next run."""
-    sent = failed = 0
-    pending = AlertNotification.objects.filter(sent_at__isnull=True).order_by("id").values_list("pk", flat=True)
-    for pk in list(pending[:limit]):
-        with transaction.atomic():
-            rows = AlertNotification.objects.select_related("recipient", "clinic", "alert").filter(
-                pk=pk, sent_at__isnull=True
-            )
-            if connection.features.has_select_for_update_skip_locked:
-                rows = rows.select_for_update(skip_locked=True)
-            notification = rows.first()
-            if notification is None:
-                continue  # sent meanwhile by another worker
-            try:
-                deliver(notification)
-            except Exception as exc:  # any transport failure: keep it pending, say why
-                notification.attempts += 1
-                notification.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                notification.save(update_fields=["attempts", "last_error"])
-                logger.warning("Safety alert notification %s failed: %s", pk, exc)
-                record_system(
-                    notification.clinic,
-                    AuditAction.EXECUTE,
-                    "safety_alert.notify_failed",
-                    subject=notification.alert,
-                    patient=notification.alert.patient,
-                    outcome=AuditOutcome.SERIOUS_FAILURE,
-                    detail={
-                        "recipient": notification.recipient_id,
-                        "kind": notification.kind,
-                        "error": notification.last_error,
-                    },
-                )
-                failed += 1
-                continue
-            notification.sent_at = timezone.now()
-            notification.attempts += 1
-            notification.save(update_fields=["sent_at", "attempts"])
-            record_system(
-                notification.clinic,
-                AuditAction.EXECUTE,
-                "safety_alert.notified",
-                subject=notification.alert,
-                patient=notification.alert.patient,
-                detail={"recipient": notification.recipient_id, "kind": notification.kind},
-            )
-            sent += 1
-    return sent, failed
+
+    def sent(notification: AlertNotification) -> None:
+        record_system(
+            notification.clinic,
+            AuditAction.EXECUTE,
+            "safety_alert.notified",
+            subject=notification.alert,
+            patient=notification.alert.patient,
+            detail={"recipient": notification.recipient_id, "kind": notification.kind},
+        )
+
+    def failed(notification: AlertNotification) -> None:
+        record_system(
+            notification.clinic,
+            AuditAction.EXECUTE,
+            "safety_alert.notify_failed",
+            subject=notification.alert,
+            patient=notification.alert.patient,
+            outcome=AuditOutcome.SERIOUS_FAILURE,
+            detail={
+                "recipient": notification.recipient_id,
+                "kind": notification.kind,
+                "error": notification.last_error,
+            },
+        )
+
+    pending = AlertNotification.objects.select_related("recipient", "clinic", "alert__patient")
+    # `deliver` is looked up when called, so tests (and a future transport) can replace it.
+    return drain(pending, lambda n: deliver(n), sent, failed, limit)
 
 
 @task()
