@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 
 from ketacare.accounts.context import Origin
 from ketacare.clinics.models import Clinic
-from ketacare.measures import actions, links
+from ketacare.measures import actions, links, rules
 from ketacare.measures.definitions import Instrument, Item, get_instrument
 from ketacare.measures.models import QuestionnaireRequest, RequestChannel
 
@@ -40,7 +40,7 @@ def _crisis(request: HttpRequest) -> Clinic | None:
 
 def _visible(instrument: Instrument, answers: dict[str, int]) -> list[Item]:
     """The items to ask, given the answers so far (C-SSRS skip logic: follow-ups only when they apply)."""
-    return [it for it in instrument.items if it.ask_if is None or answers.get(it.ask_if.item) == it.ask_if.equals]
+    return [it for it in instrument.items if rules.is_asked(it, answers)]
 
 
 def _parse(instrument: Instrument, data: Any) -> tuple[dict[str, int], dict[str, str]]:

@@ -109,6 +109,11 @@ def _check_answers(instrument: Instrument, answers: Mapping[str, int]) -> None:
         raise AnswerError(errors)
 
 
+def is_asked(item: Item, answers: Mapping[str, int]) -> bool:
+    """Whether the skip logic asks `item`, given the answers so far (the one rule every form uses)."""
+    return item.ask_if is None or answers.get(item.ask_if.item) == item.ask_if.equals
+
+
 def _asked(instrument: Instrument, answers: Mapping[str, int]) -> tuple[list[str], list[str]]:
     """Missing (asked, required, unanswered) and skipped (not asked by the skip logic) item ids.
 

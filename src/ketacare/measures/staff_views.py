@@ -214,8 +214,13 @@ class EntryForm(StyledFormMixin, forms.Form):
         self.zone = zone
         super().__init__(*args, **kwargs)
         given = self.data if self.is_bound else self.initial
+        answered = {
+            it.id: int(given[f"item_{it.id}"])
+            for it in instrument.items
+            if str(given.get(f"item_{it.id}", "")).lstrip("-").isdigit()
+        }
         for item in instrument.items:
-            if item.ask_if is not None and given.get(f"item_{item.ask_if.item}") != str(item.ask_if.equals):
+            if not rules.is_asked(item, answered):
                 continue
             self.fields[f"item_{item.id}"] = forms.TypedChoiceField(
                 label=f"{item.id}. {item.text}",
