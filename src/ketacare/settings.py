@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "ketacare.measures",
     "ketacare.screening",
     "ketacare.protocols",
+    "ketacare.eligibility",
+    "ketacare.consents",
+    "ketacare.plans",
     "ketacare.demo",
 ]
 

@@ -11,6 +11,13 @@ urlpatterns = [
     path("audit/", include("ketacare.audit.urls")),
     path("measures/", include("ketacare.measures.urls")),
     path("q/", include("ketacare.measures.patient_urls")),
+    path("screening/", include("ketacare.screening.urls")),
+    path("intake/", include("ketacare.screening.patient_urls")),
+    path("eligibility/", include("ketacare.eligibility.urls")),
+    path("consents/", include("ketacare.consents.urls")),
+    path("consent/", include("ketacare.consents.patient_urls")),
+    path("protocols/", include("ketacare.protocols.urls")),
+    path("plans/", include("ketacare.plans.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

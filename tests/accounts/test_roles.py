@@ -25,6 +25,21 @@ TABLE = {
     Perm.MEASURE_SEND: (Y, Y, Y, Y, Y, N, N),  # front desk sends links and hands tablets over
     Perm.ALERT_VIEW: (Y, Y, Y, Y, N, N, Y),  # every clinician sees safety alerts until closed
     Perm.ALERT_ACT: (Y, Y, Y, Y, N, N, N),
+    Perm.INTAKE_VIEW: (Y, Y, Y, Y, N, N, Y),  # the front desk sends the link, not reads answers
+    Perm.INTAKE_EDIT: (Y, Y, Y, N, N, N, N),
+    Perm.INTAKE_SEND: (Y, Y, Y, Y, Y, N, N),
+    Perm.ELIGIBILITY_VIEW: (Y, Y, Y, Y, N, N, Y),
+    Perm.ELIGIBILITY_DECIDE: (N, Y, N, N, N, N, N),  # a prescriber decides
+    Perm.CONSENT_VIEW: (Y, Y, Y, Y, Y, N, Y),
+    Perm.CONSENT_COLLECT: (Y, Y, Y, Y, Y, N, N),
+    Perm.CONSENT_COUNTERSIGN: (Y, Y, Y, N, N, N, N),
+    Perm.CONSENT_WITHDRAW: (Y, Y, Y, Y, Y, N, N),
+    Perm.PROTOCOL_VIEW: (Y, Y, Y, Y, N, N, Y),
+    Perm.PROTOCOL_MANAGE: (Y, Y, N, N, N, N, N),
+    Perm.PROTOCOL_PUBLISH: (N, Y, N, N, N, N, N),
+    Perm.PLAN_VIEW: (Y, Y, Y, Y, N, N, Y),
+    Perm.PLAN_DRAFT: (N, Y, Y, N, N, N, N),
+    Perm.PLAN_SIGN: (N, Y, N, N, N, N, N),  # only a prescriber signs
 }
 
 

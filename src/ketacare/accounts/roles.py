@@ -30,6 +30,21 @@ class Perm:
     MEASURE_SEND = "measure.send"
     ALERT_VIEW = "alert.view"
     ALERT_ACT = "alert.act"
+    INTAKE_VIEW = "intake.view"
+    INTAKE_EDIT = "intake.edit"
+    INTAKE_SEND = "intake.send"
+    ELIGIBILITY_VIEW = "eligibility.view"
+    ELIGIBILITY_DECIDE = "eligibility.decide"
+    CONSENT_VIEW = "consent.view"
+    CONSENT_COLLECT = "consent.collect"
+    CONSENT_COUNTERSIGN = "consent.countersign"
+    CONSENT_WITHDRAW = "consent.withdraw"
+    PROTOCOL_VIEW = "protocol.view"
+    PROTOCOL_MANAGE = "protocol.manage"
+    PROTOCOL_PUBLISH = "protocol.publish"
+    PLAN_VIEW = "plan.view"
+    PLAN_DRAFT = "plan.draft"
+    PLAN_SIGN = "plan.sign"
 
 
 _CLINICAL = {Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}
@@ -52,6 +67,27 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Safety alerts: every clinician sees them until closed and may act on them.
     Perm.ALERT_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
     Perm.ALERT_ACT: frozenset(_CLINICAL),
+    # Intake: clinicians read it; nurses, prescribers and admins complete and review it; the front
+    # desk may send the link and see whether it came back, not the answers.
+    Perm.INTAKE_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
+    Perm.INTAKE_EDIT: frozenset({Role.ADMIN, Role.PRESCRIBER, Role.NURSE}),
+    Perm.INTAKE_SEND: frozenset(_CLINICAL | {Role.FRONT_DESK}),
+    # The software recommends; a prescriber decides (issue #5).
+    Perm.ELIGIBILITY_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
+    Perm.ELIGIBILITY_DECIDE: frozenset({Role.PRESCRIBER}),
+    # Consents: the front desk collects them like registration forms; clinicians countersign.
+    Perm.CONSENT_VIEW: frozenset(_CLINICAL | {Role.FRONT_DESK, Role.AUDITOR}),
+    Perm.CONSENT_COLLECT: frozenset(_CLINICAL | {Role.FRONT_DESK}),
+    Perm.CONSENT_COUNTERSIGN: frozenset({Role.ADMIN, Role.PRESCRIBER, Role.NURSE}),
+    Perm.CONSENT_WITHDRAW: frozenset(_CLINICAL | {Role.FRONT_DESK}),
+    # Protocols: clinicians read; admins and prescribers adapt copies; only a prescriber publishes.
+    Perm.PROTOCOL_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
+    Perm.PROTOCOL_MANAGE: frozenset({Role.ADMIN, Role.PRESCRIBER}),
+    Perm.PROTOCOL_PUBLISH: frozenset({Role.PRESCRIBER}),
+    # Treatment plans: a nurse may prepare a draft; only a prescriber signs.
+    Perm.PLAN_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
+    Perm.PLAN_DRAFT: frozenset({Role.PRESCRIBER, Role.NURSE}),
+    Perm.PLAN_SIGN: frozenset({Role.PRESCRIBER}),
 }
 
 # Roles that may be a patient's primary clinician.

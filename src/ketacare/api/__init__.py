@@ -12,8 +12,13 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from ketacare.accounts.api_auth import ApiTokenAuth
 from ketacare.accounts.idempotency import IdempotencyConflict
+from ketacare.consents.api import router as consents_router
+from ketacare.eligibility.api import router as eligibility_router
 from ketacare.measures.api import alerts_router, instruments_router, responses_router
 from ketacare.patients.api import router as patients_router
+from ketacare.plans.api import router as plans_router
+from ketacare.protocols.api import router as protocols_router
+from ketacare.screening.api import router as intake_router
 
 api = NinjaAPI(
     title="KetaCare API",
@@ -34,6 +39,11 @@ api.add_router("/v1/patients", patients_router, tags=["patients"])
 api.add_router("/v1/patients", responses_router, tags=["measures"])
 api.add_router("/v1/instruments", instruments_router, tags=["measures"])
 api.add_router("/v1/alerts", alerts_router, tags=["measures"])
+api.add_router("/v1/intakes", intake_router, tags=["intake"])
+api.add_router("/v1/eligibility", eligibility_router, tags=["eligibility"])
+api.add_router("/v1/consents", consents_router, tags=["consents"])
+api.add_router("/v1/protocols", protocols_router, tags=["protocols"])
+api.add_router("/v1/plans", plans_router, tags=["plans"])
 
 
 def field_errors(errors: dict[str, list[str]]) -> dict[str, Any]:

@@ -153,3 +153,82 @@ class PatientContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_role_display()})"
+
+
+class MeasurementSource(models.TextChoices):
+    INTAKE = "intake", "Intake (patient-reported)"
+    STAFF = "staff", "Measured in clinic"
+    SESSION = "session", "Treatment session"
+
+
+class BodyMeasurement(models.Model):
+    """Height, weight and blood pressure with the date they were taken. Append-only: a new
+    measurement is a new row, so a plan can show exactly which weight its dose came from.
+    `latest_weight(patient)` in `patients.measurements` is the one place that picks the weight."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
+    measured_on = models.DateField(help_text="The date the values were taken (not the date typed in).")
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    height_cm = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    systolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    diastolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=MeasurementSource.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the patient entered it through a link.",
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-measured_on", "-recorded_at", "-id"]
+        indexes = [models.Index(fields=["patient", "measured_on"], name="measurement_patient_date")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(weight_kg__isnull=True) | models.Q(weight_kg__gt=0),
+                name="measurement_weight_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Measurement {self.pk} on {self.measured_on}"
+
+
+class LinkPurpose(models.TextChoices):
+    INTAKE = "intake", "Intake packet"
+    CONSENT = "consent", "Consent to sign"
+
+
+class PatientLink(models.Model):
+    """A secure link a patient opens without an account (intake packet, consent), checked by date of
+    birth. Only the SHA-256 of the token is stored; the token is derived from `token_salt` with
+    SECRET_KEY. Mechanics in `patients.links`; the pages belong to the domain named by `purpose`."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="links")
+    purpose = models.CharField(max_length=10, choices=LinkPurpose.choices)
+    subject_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The row the link is for in its domain (intake id, consent request id)."
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    token_salt = models.CharField(max_length=64, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    failed_dob_attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["patient", "purpose", "created_at"], name="patientlink_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} link {self.pk}"

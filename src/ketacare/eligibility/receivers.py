@@ -1,0 +1,1 @@
+"""Flag eligibility decisions for review when the intake they were taken on changes."""
