@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "ketacare.eligibility",
     "ketacare.consents",
     "ketacare.plans",
+    "ketacare.inventory",
     "ketacare.demo",
 ]
 

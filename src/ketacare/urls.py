@@ -18,6 +18,7 @@ urlpatterns = [
     path("consent/", include("ketacare.consents.patient_urls")),
     path("protocols/", include("ketacare.protocols.urls")),
     path("plans/", include("ketacare.plans.urls")),
+    path("inventory/", include("ketacare.inventory.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -40,6 +40,13 @@ TABLE = {
     Perm.PLAN_VIEW: (Y, Y, Y, Y, N, N, Y),
     Perm.PLAN_DRAFT: (N, Y, Y, N, N, N, N),
     Perm.PLAN_SIGN: (N, Y, N, N, N, N, N),  # only a prescriber signs
+    Perm.INVENTORY_VIEW: (N, Y, Y, N, N, Y, Y),  # nobody else sees the ledger
+    Perm.INVENTORY_RECEIVE: (N, N, N, N, N, Y, N),
+    Perm.INVENTORY_COUNT: (N, N, N, N, N, Y, N),
+    Perm.INVENTORY_ADMINISTER: (N, Y, Y, N, N, N, N),
+    Perm.INVENTORY_WITNESS: (N, Y, Y, N, N, Y, N),
+    Perm.INVENTORY_INVESTIGATE: (N, Y, N, N, N, Y, N),
+    Perm.INVENTORY_EXPORT: (N, Y, N, N, N, Y, Y),
 }
 
 

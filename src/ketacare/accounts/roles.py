@@ -45,6 +45,13 @@ class Perm:
     PLAN_VIEW = "plan.view"
     PLAN_DRAFT = "plan.draft"
     PLAN_SIGN = "plan.sign"
+    INVENTORY_VIEW = "inventory.view"
+    INVENTORY_RECEIVE = "inventory.receive"
+    INVENTORY_COUNT = "inventory.count"
+    INVENTORY_ADMINISTER = "inventory.administer"
+    INVENTORY_WITNESS = "inventory.witness"
+    INVENTORY_INVESTIGATE = "inventory.investigate"
+    INVENTORY_EXPORT = "inventory.export"
 
 
 _CLINICAL = {Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}
@@ -88,6 +95,17 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     Perm.PLAN_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
     Perm.PLAN_DRAFT: frozenset({Role.PRESCRIBER, Role.NURSE}),
     Perm.PLAN_SIGN: frozenset({Role.PRESCRIBER}),
+    # Controlled-substance ledger (issue #6): the inventory manager receives, transfers, disposes
+    # and counts; nurses and prescribers administer and waste; auditors read; nobody else sees it.
+    Perm.INVENTORY_VIEW: frozenset({Role.PRESCRIBER, Role.NURSE, Role.INVENTORY, Role.AUDITOR}),
+    Perm.INVENTORY_RECEIVE: frozenset({Role.INVENTORY}),
+    Perm.INVENTORY_COUNT: frozenset({Role.INVENTORY}),
+    Perm.INVENTORY_ADMINISTER: frozenset({Role.PRESCRIBER, Role.NURSE}),
+    # A witness signs with their own password: any of the three who handle stock.
+    Perm.INVENTORY_WITNESS: frozenset({Role.PRESCRIBER, Role.NURSE, Role.INVENTORY}),
+    # Discrepancies and theft/loss cases: the inventory manager and the prescriber (registrant).
+    Perm.INVENTORY_INVESTIGATE: frozenset({Role.PRESCRIBER, Role.INVENTORY}),
+    Perm.INVENTORY_EXPORT: frozenset({Role.PRESCRIBER, Role.INVENTORY, Role.AUDITOR}),
 }
 
 # Roles that may be a patient's primary clinician.

@@ -14,6 +14,7 @@ from ketacare.accounts.api_auth import ApiTokenAuth
 from ketacare.accounts.idempotency import IdempotencyConflict
 from ketacare.consents.api import router as consents_router
 from ketacare.eligibility.api import router as eligibility_router
+from ketacare.inventory.api import router as inventory_router
 from ketacare.measures.api import alerts_router, instruments_router, responses_router
 from ketacare.patients.api import router as patients_router
 from ketacare.plans.api import router as plans_router
@@ -44,6 +45,7 @@ api.add_router("/v1/eligibility", eligibility_router, tags=["eligibility"])
 api.add_router("/v1/consents", consents_router, tags=["consents"])
 api.add_router("/v1/protocols", protocols_router, tags=["protocols"])
 api.add_router("/v1/plans", plans_router, tags=["plans"])
+api.add_router("/v1/inventory", inventory_router, tags=["inventory"])
 
 
 def field_errors(errors: dict[str, list[str]]) -> dict[str, Any]:

@@ -74,6 +74,12 @@ class Location(models.Model):
     state = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    dea_registration = models.CharField(
+        "DEA registration number",
+        max_length=9,
+        blank=True,
+        help_text="The location's DEA number: controlled-substance records are kept per registered location.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
