@@ -161,3 +161,11 @@ class TreatmentPlan(models.Model):
     @property
     def is_locked(self) -> bool:
         return self.status != PlanStatus.DRAFT
+
+    @property
+    def status_class(self) -> str:
+        """The badge class showing the status (with its word, never colour alone)."""
+        return (
+            "kc-status-"
+            + {"draft": "inactive", "signed": "active", "superseded": "discharged", "cancelled": "revoked"}[self.status]
+        )

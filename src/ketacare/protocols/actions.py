@@ -120,7 +120,7 @@ def _coerce(field: AdaptableField, value: Any) -> Any:
             raise ValueError("Enter a number.") from None
         if not number.is_finite() or number <= 0:
             raise ValueError("Enter a positive number.")
-        return str(number.normalize()) if number == number.to_integral() else str(number)
+        return format(number.normalize(), "f")  # "60", "0.75": never "6E+1"
     if field.kind == "int":
         if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
             raise ValueError("Enter a whole number.")

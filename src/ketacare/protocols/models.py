@@ -123,3 +123,8 @@ class ClinicProtocolVersion(models.Model):
     @property
     def is_locked(self) -> bool:
         return self.status != VersionStatus.DRAFT
+
+    @property
+    def status_class(self) -> str:
+        """The badge class showing the status (with its word, never colour alone)."""
+        return "kc-status-" + {"draft": "inactive", "published": "active", "retired": "discharged"}[self.status]
