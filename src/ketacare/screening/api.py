@@ -88,7 +88,8 @@ def _idempotent(actor: Actor, name: str, key: str | None, payload: Any, effect: 
 @router.get("", response=list[IntakeSummaryOut], summary="A patient's intakes (status only)")
 def list_intakes(request: HttpRequest, patient_id: int) -> list[dict[str, Any]]:
     actor = actor_of(request)
-    patient = access_patient(actor, patient_id, Perm.INTAKE_SEND)
+    intakes_of(actor)  # intake.view or intake.send, else 403
+    patient = access_patient(actor, patient_id, Perm.PATIENT_VIEW)
     rows = [_summary(i) for i in intakes_of(actor).filter(patient=patient).order_by("-created_at", "-id")[:100]]
     record(
         actor,

@@ -263,15 +263,18 @@ def trial_initial(data: IntakeData) -> list[dict[str, Any]]:
 
 def to_data(form: IntakeForm, formset: BaseFormSet[TrialForm]) -> IntakeData | None:
     """The typed data, or None with the errors put on the form and formset."""
-    if not (form.is_valid() and formset.is_valid()):
+    trials_ok = formset.is_valid()
+    if not form.is_valid():
         return None
     values = form.values()
-    values["trials"] = [t for f in formset.forms if (t := f.trial()) is not None]
+    # With a bad trial row, still check the rest so every error shows at once.
+    values["trials"] = [t for f in formset.forms if (t := f.trial()) is not None] if trials_ok else []
     try:
-        return IntakeData.model_validate(values)
+        data = IntakeData.model_validate(values)
     except pydantic.ValidationError as exc:
         put_errors(form, formset, data_errors(exc))
         return None
+    return data if trials_ok else None
 
 
 def put_errors(form: IntakeForm, formset: BaseFormSet[TrialForm], errors: dict[str, list[str]]) -> None:

@@ -61,6 +61,9 @@ from ketacare.screening.queries import (
 
 BASELINE_CODES = ("phq9", "gad7")  # self-report baseline questionnaires (measures instruments)
 QUEUE_PAGE_SIZE = 25
+# Every role holding intake.view or intake.send holds patient.view (the auditor reads intakes but
+# sends nothing; the front desk sends but reads no answers): pages guard on it, then `intakes_of`.
+SEE_INTAKES = Perm.PATIENT_VIEW
 
 
 def _open_link(intake: Intake | None) -> PatientLink | None:
@@ -177,10 +180,11 @@ def _form_groups(form: IntakeForm) -> list[tuple[str, list[Any]]]:
     return [(title, form.fact_fields(names)) for title, names in STAFF_GROUPS]
 
 
-@clinic_view(Perm.INTAKE_SEND)
+@clinic_view(SEE_INTAKES)
 def patient_page(request: HttpRequest, patient_id: int) -> HttpResponse:
     actor = actor_of(request)
-    patient = access_patient(actor, patient_id, Perm.INTAKE_SEND)
+    intakes_of(actor)  # intake.view or intake.send, else 403
+    patient = access_patient(actor, patient_id, SEE_INTAKES)
     return _page(request, patient)
 
 
@@ -287,18 +291,19 @@ def send_baseline(request: HttpRequest, patient_id: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("screening-intake", args=[patient.pk]) + "#baseline")
 
 
-@clinic_view(Perm.INTAKE_SEND)
+@clinic_view(SEE_INTAKES)
 def chart_summary(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The chart's screening tab summary (loaded with HTMX): status, dates, adequate-trial count."""
     actor = actor_of(request)
-    patient = access_patient(actor, patient_id, Perm.INTAKE_SEND)
+    intakes_of(actor)  # intake.view or intake.send, else 403
+    patient = access_patient(actor, patient_id, SEE_INTAKES)
     intake = current_intake(patient)
     count = trial_count(intake) if intake is not None and actor.can(Perm.INTAKE_VIEW) else None
     record(actor, AuditAction.READ, "intake.status_viewed", subject=intake, patient=patient, detail={"view": "chart"})
     return render(request, "screening/_chart.html", {"patient": patient, "intake": intake, "count": count})
 
 
-@clinic_view(Perm.INTAKE_SEND)
+@clinic_view(SEE_INTAKES)
 def queue(request: HttpRequest) -> HttpResponse:
     """The clinic's intakes not yet reviewed: sent (waiting for the patient), submitted (awaiting
     review), started by staff. One audit row for the page."""
