@@ -1,1 +1,75 @@
-"""Flag eligibility decisions for review when the intake they were taken on changes."""
+"""Flag eligibility decisions for review when the intake they were taken on changes.
+
+`screening.signals.intake_changed` is sent inside the intake change's transaction, so the flag and
+its audit row commit (or roll back) with the change itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import receiver
+from django.utils import timezone
+
+from ketacare.audit.models import AuditAction
+from ketacare.audit.record import record, record_system
+from ketacare.eligibility.models import EligibilityDecision
+from ketacare.screening.facts import FACTS_BY_NAME
+from ketacare.screening.models import Intake
+from ketacare.screening.signals import intake_changed
+
+
+def _item_label(name: str) -> str:
+    spec = FACTS_BY_NAME.get(name.removeprefix("facts."))
+    return spec.label if spec is not None else name.replace("_", " ")
+
+
+def review_reason(intake: Intake, changed: list[str]) -> str:
+    items = "; ".join(_item_label(c) for c in changed) or "details not given"
+    return f"Intake changed (version {intake.version}): {items}."
+
+
+@receiver(intake_changed, dispatch_uid="eligibility.flag_decisions_for_review")
+def flag_decisions_for_review(sender: Any, intake: Intake, actor: Any = None, changed: Any = (), **kwargs: Any) -> None:
+    changed_names = [str(c) for c in (changed or [])]
+    decisions = list(
+        EligibilityDecision.objects.select_for_update()
+        .filter(patient_id=intake.patient_id, is_current=True)
+        .order_by("route")
+    )
+    if not decisions:
+        return
+    now = timezone.now()
+    reason = review_reason(intake, changed_names)
+    for decision in decisions:
+        # A decision already flagged keeps its first flag time and gathers every change since.
+        combined = f"{decision.review_reason} {reason}" if decision.needs_review and decision.review_reason else reason
+        EligibilityDecision.objects.filter(pk=decision.pk).update(
+            needs_review=True, review_reason=combined, flagged_at=decision.flagged_at or now
+        )
+        detail = {
+            "route": decision.route,
+            "intake_id": intake.pk,
+            "intake_version": intake.version,
+            "changed": changed_names,
+            "review_reason": combined,
+        }
+        if actor is not None:
+            record(
+                actor,
+                AuditAction.UPDATE,
+                "eligibility_decision.flagged",
+                subject=decision,
+                patient=intake.patient,
+                detail=detail,
+            )
+        else:
+            # Changed without a staff member (the patient's own link): KetaCare flags it by itself.
+            record_system(
+                intake.clinic,
+                AuditAction.UPDATE,
+                "eligibility_decision.flagged",
+                subject=decision,
+                patient=intake.patient,
+                detail={**detail, "changed_by": "no staff member (patient link or system)"},
+            )
