@@ -110,5 +110,11 @@ def lot(actors: dict[str, Any], location: Location, ketamine_50: Product) -> Lot
 
 @pytest.fixture
 def dee_inventory(personas: dict[str, Any], other_clinic: Clinic) -> None:
-    """Dee manages Northside's stock: she holds every inventory permission, only elsewhere."""
+    """Dee manages Northside's stock: she holds the inventory permissions, only elsewhere."""
     Membership.objects.filter(user=personas["dee"], clinic=other_clinic).update(role=Role.INVENTORY)
+
+
+@pytest.fixture
+def dee_nurse(personas: dict[str, Any], other_clinic: Clinic) -> None:
+    """Dee is a nurse at Northside: she may administer and waste, only there."""
+    Membership.objects.filter(user=personas["dee"], clinic=other_clinic).update(role=Role.NURSE)

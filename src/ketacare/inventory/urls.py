@@ -1,3 +1,13 @@
-from django.urls import URLPattern, URLResolver
+"""/inventory/: the Schedule III stock and ledger pages."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from ketacare.inventory import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.stock, name="inventory-stock"),
+    path("receive/", views.receive, name="inventory-receive"),
+    path("administer/", views.administer, name="inventory-administer"),
+    path("vials/<int:container_id>/waste/", views.waste, name="inventory-waste"),
+    path("lots/<int:lot_id>/", views.lot_history, name="inventory-lot"),
+]

@@ -1,0 +1,337 @@
+"""Ledger pages (tablet first): stock per registrant location, receive, draw a dose, waste a remainder
+with a witness, and the history of a lot with its running balance.
+
+Form -> access -> action -> render. Each POST carries a one-time form token, so a double tap
+records one entry (`accounts.idempotency.run_once`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from ketacare.accounts.context import Actor
+from ketacare.accounts.decorators import actor_of, clinic_view
+from ketacare.accounts.idempotency import IdempotencyConflict, fingerprint, run_once
+from ketacare.accounts.roles import Perm
+from ketacare.audit.models import AuditAction
+from ketacare.audit.record import record
+from ketacare.inventory import actions
+from ketacare.inventory.access import (
+    access_container,
+    access_lot,
+    access_product,
+    locations_of,
+    lots_of,
+)
+from ketacare.inventory.forms import AdministerForm, ReceiveForm, WasteForm
+from ketacare.inventory.models import Container, EntryKind, LedgerEntry, Lot, Product
+from ketacare.lib.http import form_token
+from ketacare.patients.models import Patient
+
+EXPIRING_SOON_DAYS = 60  # flag on the stock page; a display choice, not a regulatory figure
+
+
+@dataclass
+class LotRow:
+    lot: Lot
+    vials: list[Container]
+    status: str  # ok, soon, expired
+    on_hand_ml: Decimal
+    on_hand_mg: Decimal
+
+
+@dataclass
+class ProductRow:
+    product: Product
+    lots: list[LotRow] = field(default_factory=list)
+
+    @property
+    def sealed(self) -> int:
+        return sum(r.lot.sealed_units for r in self.lots)
+
+    @property
+    def on_hand_mg(self) -> Decimal:
+        return sum((r.on_hand_mg for r in self.lots), Decimal("0"))
+
+
+def stock_rows(location: Any, today: datetime.date) -> list[ProductRow]:
+    """Products stocked at the location, each with its lots (any stock left) and opened vials."""
+    products = list(Product.objects.filter(locations=location).order_by("substance", "name", "pk"))
+    lots = list(Lot.objects.filter(location=location).select_related("product").order_by("expiry_date", "pk"))
+    vials: dict[int, list[Container]] = defaultdict(list)
+    for vial in Container.objects.filter(lot__location=location, remaining_ml__gt=0).order_by("lot_id", "number"):
+        vials[vial.lot_id].append(vial)
+    rows = {p.pk: ProductRow(p) for p in products}
+    soon = today + datetime.timedelta(days=EXPIRING_SOON_DAYS)
+    for lot in lots:
+        open_vials = vials.get(lot.pk, [])
+        if lot.sealed_units <= 0 and not open_vials:
+            continue
+        product = lot.product
+        open_ml = sum((v.remaining_ml for v in open_vials), Decimal("0"))
+        on_hand_ml = Decimal(lot.sealed_units) * product.container_volume_ml + open_ml
+        status = "expired" if lot.is_expired(today) else ("soon" if lot.expiry_date <= soon else "ok")
+        row = rows.setdefault(product.pk, ProductRow(product))
+        row.lots.append(
+            LotRow(
+                lot,
+                open_vials,
+                status,
+                on_hand_ml,
+                (on_hand_ml * product.concentration_mg_per_ml).quantize(Decimal("0.01")),
+            )
+        )
+    return list(rows.values())
+
+
+def _location_context(request: HttpRequest, actor: Actor, perm: str = Perm.INVENTORY_VIEW) -> dict[str, Any]:
+    """The chosen registrant location (?location=, else the first) and all of them, in one query."""
+    locations = list(locations_of(actor, perm).order_by("name", "pk"))
+    wanted = request.GET.get("location") or request.POST.get("location")
+    if wanted:
+        location = next((loc for loc in locations if str(loc.pk) == str(wanted)), None)
+    else:
+        location = locations[0] if locations else None
+    if location is None:
+        raise Http404("No such location.")
+    return {"location": location, "locations": locations}
+
+
+@clinic_view(Perm.INVENTORY_VIEW)
+def stock(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    try:
+        context = _location_context(request, actor)
+    except Http404:
+        if request.GET.get("location"):
+            raise
+        # No registrant location yet: say what to do rather than 404.
+        return render(request, "inventory/stock.html", {"locations": [], "location": None})
+    today = actions.clinic_today(actor)
+    context.update(products=stock_rows(context["location"], today), today=today, soon_days=EXPIRING_SOON_DAYS)
+    return render(request, "inventory/stock.html", context)
+
+
+def _apply_errors(form: forms.Form, exc: ValidationError, aliases: dict[str, str] | None = None) -> None:
+    for key, errors in exc.message_dict.items():
+        name = (aliases or {}).get(key, key)
+        form.add_error(name if name in form.fields else None, errors)
+
+
+def _once(request: HttpRequest, actor: Actor, name: str, effect: Callable[[], tuple[int, Any]]) -> Any:
+    token = form_token(request)
+    if token:
+        outcome = run_once(actor, f"form:inventory-{name}:{token}", fingerprint(request.POST.dict()), effect)
+        return outcome.body
+    with transaction.atomic():
+        return effect()[1]
+
+
+@clinic_view(Perm.INVENTORY_RECEIVE)
+@require_http_methods(["GET", "POST"])
+def receive(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    context = _location_context(request, actor, Perm.INVENTORY_RECEIVE)
+    location = context["location"]
+    today = actions.clinic_today(actor)
+    form = ReceiveForm(request.POST or None, location=location, today=today)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+
+        def effect() -> tuple[int, Any]:
+            product = access_product(actor, data["product"].pk, Perm.INVENTORY_RECEIVE)
+            entry = actions.receive_stock(
+                actor,
+                location,
+                product,
+                lot_number=data["lot_number"],
+                expiry_date=data["expiry_date"],
+                packages=data["packages"],
+                supplier_name=data["supplier_name"],
+                supplier_address=data["supplier_address"],
+                supplier_dea=data["supplier_dea"],
+                invoice_number=data["invoice_number"],
+                received_on=data["received_on"],
+            )
+            return 201, {"lot": entry.lot_id, "units": entry.quantity_units}
+
+        try:
+            body = _once(request, actor, "receive", effect)
+        except ValidationError as exc:
+            _apply_errors(form, exc, {"location": "product"})
+        except IdempotencyConflict:
+            form.add_error(None, "This form was already submitted. Open a new form to receive another delivery.")
+        else:
+            messages.success(request, f"Received {body['units']} unit(s) into the ledger.")
+            return HttpResponseRedirect(reverse("inventory-lot", args=[body["lot"]]))
+    context.update(form=form, form_token=request.POST.get("form_token") or uuid.uuid4(), title="Receive stock")
+    return render(request, "inventory/receive.html", context, status=422 if request.method == "POST" else 200)
+
+
+@clinic_view(Perm.INVENTORY_ADMINISTER)
+@require_http_methods(["GET", "POST"])
+def administer(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    context = _location_context(request, actor, Perm.INVENTORY_ADMINISTER)
+    location = context["location"]
+    today = actions.clinic_today(actor)
+    lots = list(
+        Lot.objects.filter(location=location, sealed_units__gt=0, expiry_date__gte=today)
+        .select_related("product")
+        .order_by("expiry_date", "pk")
+    )
+    vials = list(
+        Container.objects.filter(lot__location=location, remaining_ml__gt=0, lot__expiry_date__gte=today)
+        .select_related("lot", "lot__product")
+        .order_by("lot__expiry_date", "lot_id", "number")
+    )
+    initial: dict[str, str] = {}
+    if request.GET.get("vial"):
+        initial["source"] = f"vial:{request.GET['vial']}"
+    elif request.GET.get("lot"):
+        initial["source"] = f"lot:{request.GET['lot']}"
+    form = AdministerForm(request.POST or None, lots=lots, vials=vials, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        patient = Patient.objects.filter(clinic=actor.clinic, mrn__iexact=data["mrn"].strip()).first()
+        if patient is None:
+            form.add_error("mrn", "No patient with this MRN in your clinic.")
+        else:
+            kind, _, pk = data["source"].partition(":")
+
+            def effect() -> tuple[int, Any]:
+                if kind == "vial":
+                    vial = access_container(actor, int(pk), Perm.INVENTORY_ADMINISTER)
+                    lot, container = vial.lot, vial
+                else:
+                    lot, container = access_lot(actor, int(pk), Perm.INVENTORY_ADMINISTER), None
+                entry = actions.administer(
+                    actor,
+                    lot,
+                    patient,
+                    quantity_mg=data["quantity_mg"],
+                    quantity_ml=data["quantity_ml"],
+                    container=container,
+                    session_ref=data["session_ref"] or None,
+                )
+                return 201, {"lot": entry.lot_id, "entry": entry.pk, "container": entry.container_id}
+
+            try:
+                _once(request, actor, "administer", effect)
+            except ValidationError as exc:
+                _apply_errors(form, exc, {"lot": "source", "container": "source"})
+            except IdempotencyConflict:
+                form.add_error(None, "This form was already submitted. Open a new form to record another dose.")
+            else:
+                messages.success(
+                    request,
+                    f"Recorded {data['quantity_mg']} mg ({data['quantity_ml']} mL) for {patient.display_name}.",
+                )
+                url = reverse("inventory-stock") + f"?location={location.pk}"
+                return HttpResponseRedirect(url)
+    context.update(form=form, form_token=request.POST.get("form_token") or uuid.uuid4(), title="Draw a dose")
+    return render(request, "inventory/administer.html", context, status=422 if request.method == "POST" else 200)
+
+
+@clinic_view(Perm.INVENTORY_ADMINISTER)
+@require_http_methods(["GET", "POST"])
+def waste(request: HttpRequest, container_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    vial = access_container(actor, container_id, Perm.INVENTORY_ADMINISTER)
+    product = vial.lot.product
+    initial = {
+        "quantity_ml": vial.remaining_ml,
+        "quantity_mg": (vial.remaining_ml * product.concentration_mg_per_ml).quantize(Decimal("0.01")),
+    }
+    form = WasteForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+
+        def effect() -> tuple[int, Any]:
+            entry = actions.waste(
+                actor,
+                vial,
+                quantity_mg=data["quantity_mg"],
+                quantity_ml=data["quantity_ml"],
+                witness=actions.WitnessSignature(data["witness_email"], data["witness_password"]),
+                reason=data["reason"],
+            )
+            return 201, {"entry": entry.pk}
+
+        try:
+            _once(request, actor, "waste", effect)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        except IdempotencyConflict:
+            form.add_error(None, "This form was already submitted.")
+        else:
+            messages.success(request, f"Waste of {data['quantity_ml']} mL recorded and witnessed.")
+            return HttpResponseRedirect(reverse("inventory-stock") + f"?location={vial.lot.location_id}")
+    # The witness's password is never sent back (PasswordInput does not render its value).
+    context = {
+        "form": form,
+        "vial": vial,
+        "product": product,
+        "form_token": request.POST.get("form_token") or uuid.uuid4(),
+        "title": f"Waste the remainder of vial {vial.number}",
+    }
+    return render(request, "inventory/waste.html", context, status=422 if request.method == "POST" else 200)
+
+
+@dataclass
+class HistoryRow:
+    entry: LedgerEntry
+    sealed_after: int
+    ml_after: Decimal
+    mg_after: Decimal
+
+
+@clinic_view(Perm.INVENTORY_VIEW)
+def lot_history(request: HttpRequest, lot_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    lot = access_lot(actor, lot_id)
+    product = lot.product
+    entries = list(
+        lots_of(actor)
+        .get(pk=lot.pk)
+        .entries.select_related("patient", "witness", "second_witness", "container", "peer_location")
+        .order_by("id")
+    )
+    rows: list[HistoryRow] = []
+    sealed, ml = 0, Decimal("0")
+    for entry in entries:
+        sealed += entry.sealed_delta
+        ml += Decimal(entry.sealed_delta) * product.container_volume_ml + entry.ml_delta
+        mg = (ml * product.concentration_mg_per_ml).quantize(Decimal("0.01"))
+        rows.append(HistoryRow(entry, sealed, ml, mg))
+    record(
+        actor,
+        AuditAction.READ,
+        "inventory_lot.viewed",
+        subject=lot,
+        detail={"entries": len(rows), "patients": sorted({e.patient_id for e in entries if e.patient_id})},
+    )
+    context = {
+        "lot": lot,
+        "product": product,
+        "rows": list(reversed(rows)),
+        "vials": list(lot.containers.order_by("number")),
+        "expired": lot.is_expired(actions.clinic_today(actor)),
+        "kinds": EntryKind,
+    }
+    return render(request, "inventory/lot.html", context)
