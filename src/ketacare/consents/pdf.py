@@ -47,7 +47,5 @@ def pdf_html(consent: Consent, document: Document) -> str:
 def render_pdf(consent: Consent, document: Document) -> tuple[bytes, str]:
     """(PDF bytes, their SHA-256)."""
     html = pdf_html(consent, document)
-    data: bytes = HTML(string=html, base_url=None, url_fetcher=_no_fetch).write_pdf(
-        metadata=True,
-    )
+    data: bytes = HTML(string=html, base_url=None, url_fetcher=_no_fetch).write_pdf()
     return data, hashlib.sha256(data).hexdigest()

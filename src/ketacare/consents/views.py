@@ -78,7 +78,9 @@ def _open_links(patient: Patient) -> list[PatientLink]:
         link
         for link in PatientLink.objects.filter(
             patient=patient, purpose=LinkPurpose.CONSENT, completed_at=None, cancelled_at=None
-        ).order_by("-created_at")[:5]
+        )
+        .select_related("created_by")
+        .order_by("-created_at")[:5]
         if links.is_usable(link)
     ]
 
