@@ -393,7 +393,7 @@ def countersign_consent(actor: Actor, consent_id: int) -> Consent:
         raise PermissionDenied(f"Your role does not allow {Perm.CONSENT_COUNTERSIGN}.")
     consent = (
         consents_of(actor)
-        .select_for_update()
+        .select_for_update(of=("self",))
         .select_related("patient", "patient__clinic", "presented_by")
         .filter(pk=consent_id)
         .first()
