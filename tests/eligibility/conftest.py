@@ -64,3 +64,14 @@ def decide(actors: dict[str, Actor]) -> Callable[..., EligibilityDecision]:
         )
 
     return run
+
+
+@pytest.fixture
+def outside_prescriber(other_clinic: Any) -> Any:
+    """A prescriber at Northside: may decide, but never on a Harbor Light patient."""
+    from ketacare.accounts.models import Membership, User
+    from tests.conftest import PASSWORD
+
+    user = User.objects.create_user("pia@example.org", PASSWORD, full_name="Pia Northside")
+    Membership.objects.create(user=user, clinic=other_clinic, role="prescriber")
+    return user

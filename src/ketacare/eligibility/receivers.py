@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -18,10 +19,28 @@ from ketacare.screening.facts import FACTS_BY_NAME
 from ketacare.screening.models import Intake
 from ketacare.screening.signals import intake_changed
 
+_FIELD_LABELS = {
+    "height_cm": "Height",
+    "weight_kg": "Weight",
+    "systolic_mmhg": "Systolic blood pressure",
+    "diastolic_mmhg": "Diastolic blood pressure",
+    "measured_on": "Date of the measurements",
+    "prior_trials": "Prior antidepressant trials",
+}
+
 
 def _item_label(name: str) -> str:
-    spec = FACTS_BY_NAME.get(name.removeprefix("facts."))
-    return spec.label if spec is not None else name.replace("_", " ")
+    """A changed item in words: a fact's label, or the intake field's name."""
+    bare = name.removeprefix("facts.")
+    spec = FACTS_BY_NAME.get(bare)
+    if spec is not None:
+        return spec.label
+    if bare in _FIELD_LABELS:
+        return _FIELD_LABELS[bare]
+    try:
+        return str(Intake._meta.get_field(bare).verbose_name).capitalize()
+    except FieldDoesNotExist:
+        return bare.replace("_", " ").capitalize()
 
 
 def review_reason(intake: Intake, changed: list[str]) -> str:
