@@ -38,9 +38,10 @@ def _item_label(name: str) -> str:
     if bare in _FIELD_LABELS:
         return _FIELD_LABELS[bare]
     try:
-        return str(Intake._meta.get_field(bare).verbose_name).capitalize()
+        verbose = getattr(Intake._meta.get_field(bare), "verbose_name", "") or bare.replace("_", " ")
     except FieldDoesNotExist:
-        return bare.replace("_", " ").capitalize()
+        verbose = bare.replace("_", " ")
+    return str(verbose).capitalize()
 
 
 def review_reason(intake: Intake, changed: list[str]) -> str:
