@@ -24,6 +24,7 @@ from ketacare.screening.intake_data import (
     TEXT_LABELS,
     IntakeData,
     data_errors,
+    is_derived_fact,
 )
 from ketacare.screening.models import Adherence, TrialResponse
 
@@ -114,7 +115,9 @@ class IntakeForm(StyledFormMixin, forms.Form):
         for name in reversed(TEXT_FIELDS):
             patient_label, staff_label = TEXT_LABELS[name]
             widget: forms.Widget = (
-                forms.TextInput() if name == "referring_clinician" else forms.Textarea(attrs={"rows": 3})
+                forms.TextInput(attrs={"class": "form-control"})
+                if name == "referring_clinician"
+                else forms.Textarea(attrs={"rows": 3, "class": "form-control"})
             )
             field = forms.CharField(
                 label=staff_label if staff else patient_label,
@@ -123,20 +126,28 @@ class IntakeForm(StyledFormMixin, forms.Form):
                 widget=widget,
             )
             self.fields = {name: field, **self.fields}
-        facts = [f.name for f in FACTS] if staff else list(_PLAIN_QUESTIONS)
+        # Blood pressure facts come from the measured values below (Intake.screening_facts).
+        facts = [f.name for f in FACTS if not is_derived_fact(f.name)] if staff else list(_PLAIN_QUESTIONS)
         for fact in facts:
             spec = FACTS_BY_NAME[fact]
             label = spec.label if staff else _PLAIN_QUESTIONS[fact]
             if spec.kind == "bool":
+                # The patient answers every question ("Not sure" is an answer); staff may leave one unknown.
                 self.fields[fact_field_name(fact)] = forms.ChoiceField(
                     label=label,
                     choices=STAFF_CHOICES if staff else PATIENT_CHOICES,
-                    required=False,
+                    required=not staff,
+                    error_messages={"required": "Please choose Yes, No or Not sure."},
                     widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
                 )
             else:
                 self.fields[fact_field_name(fact)] = forms.DecimalField(
-                    label=f"{label} ({spec.unit})", required=False, max_digits=6, decimal_places=1, min_value=0
+                    label=f"{label} ({spec.unit})",
+                    required=False,
+                    max_digits=6,
+                    decimal_places=1,
+                    min_value=0,
+                    widget=forms.NumberInput(attrs={"class": "form-control", "step": "0.1"}),
                 )
         if not staff:
             self.fields["height_cm"].help_text = "1 inch = 2.54 cm; 5 ft 6 in is about 168 cm."
@@ -169,14 +180,16 @@ class IntakeForm(StyledFormMixin, forms.Form):
         return out
 
     @staticmethod
-    def initial_from(data: IntakeData) -> dict[str, Any]:
+    def initial_from(data: IntakeData, *, staff: bool = True) -> dict[str, Any]:
+        """Initial values; for the patient an unknown fact is left unchosen (nothing preselected)."""
         initial: dict[str, Any] = {name: getattr(data, name) for name in TEXT_FIELDS}
         for name in ("height_cm", "weight_kg", "systolic_mmhg", "diastolic_mmhg", "measured_on"):
             initial[name] = getattr(data, name)
         for spec in FACTS:
             value = data.facts.get(spec.name)
             if spec.kind == "bool":
-                initial[fact_field_name(spec.name)] = {True: "yes", False: "no"}.get(value, "unknown")  # type: ignore[arg-type]
+                unknown = "unknown" if staff else None
+                initial[fact_field_name(spec.name)] = {True: "yes", False: "no"}.get(value, unknown)  # type: ignore[arg-type]
             else:
                 initial[fact_field_name(spec.name)] = value
         return initial

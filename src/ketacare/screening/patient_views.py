@@ -103,7 +103,7 @@ def _answer(request: HttpRequest, link: PatientLink, intake: Intake) -> HttpResp
         status = 422
     else:
         current = intake_data(intake).for_patient()
-        form = IntakeForm(staff=False, initial=IntakeForm.initial_from(current), auto_id="id_%s")
+        form = IntakeForm(staff=False, initial=IntakeForm.initial_from(current, staff=False), auto_id="id_%s")
         formset = trial_formset(staff=False, initial=trial_initial(current))
     context = {
         "form": form,

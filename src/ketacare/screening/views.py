@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -48,7 +48,7 @@ from ketacare.screening.forms import (
     trial_formset,
     trial_initial,
 )
-from ketacare.screening.intake_data import TEXT_FIELDS, TEXT_LABELS
+from ketacare.screening.intake_data import TEXT_FIELDS, TEXT_LABELS, is_derived_fact
 from ketacare.screening.models import Intake, IntakeStatus, PriorTrial
 from ketacare.screening.queries import (
     current_intake,
@@ -248,6 +248,9 @@ def edit(request: HttpRequest, intake_id: int) -> HttpResponse:
     formset = trial_formset(request.POST, staff=True)
     data = to_data(form, formset)
     if data is not None:
+        # Blood-pressure facts typed through the API are not in the form: keep them.
+        kept = {k: v for k, v in (intake.facts or {}).items() if is_derived_fact(k)}
+        data = data.model_copy(update={"facts": {**kept, **data.facts}})
         try:
             _once(request, actor, f"intake-edit-{intake.pk}", lambda: actions.update_intake(actor, intake, data))
         except ValidationError as exc:
@@ -311,7 +314,8 @@ def queue(request: HttpRequest) -> HttpResponse:
     wanted = request.GET.get("status", "")
     statuses = [IntakeStatus.DRAFT, IntakeStatus.SENT, IntakeStatus.SUBMITTED]
     rows = intakes_of(actor).filter(status__in=[wanted] if wanted in statuses else statuses)
-    rows = rows.select_related("patient").order_by("-submitted_at", "-updated_at", "-id")
+    # Awaiting review first (newest submission first), then the rest by last change, on every database.
+    rows = rows.select_related("patient").order_by(F("submitted_at").desc(nulls_last=True), "-updated_at", "-id")
     page = Paginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     shown = list(page.object_list)
     record(
