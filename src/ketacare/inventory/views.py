@@ -7,11 +7,9 @@ records one entry (`accounts.idempotency.run_once`).
 
 from __future__ import annotations
 
-import datetime
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -39,64 +37,10 @@ from ketacare.inventory.access import (
     lots_of,
 )
 from ketacare.inventory.forms import AdministerForm, ReceiveForm, WasteForm
-from ketacare.inventory.models import Container, EntryKind, LedgerEntry, Lot, Product
+from ketacare.inventory.models import Container, EntryKind, LedgerEntry, Lot
+from ketacare.inventory.queries import EXPIRING_SOON_DAYS, stock_rows
 from ketacare.lib.http import form_token
 from ketacare.patients.models import Patient
-
-EXPIRING_SOON_DAYS = 60  # flag on the stock page; a display choice, not a regulatory figure
-
-
-@dataclass
-class LotRow:
-    lot: Lot
-    vials: list[Container]
-    status: str  # ok, soon, expired
-    on_hand_ml: Decimal
-    on_hand_mg: Decimal
-
-
-@dataclass
-class ProductRow:
-    product: Product
-    lots: list[LotRow] = field(default_factory=list)
-
-    @property
-    def sealed(self) -> int:
-        return sum(r.lot.sealed_units for r in self.lots)
-
-    @property
-    def on_hand_mg(self) -> Decimal:
-        return sum((r.on_hand_mg for r in self.lots), Decimal("0"))
-
-
-def stock_rows(location: Any, today: datetime.date) -> list[ProductRow]:
-    """Products stocked at the location, each with its lots (any stock left) and opened vials."""
-    products = list(Product.objects.filter(locations=location).order_by("substance", "name", "pk"))
-    lots = list(Lot.objects.filter(location=location).select_related("product").order_by("expiry_date", "pk"))
-    vials: dict[int, list[Container]] = defaultdict(list)
-    for vial in Container.objects.filter(lot__location=location, remaining_ml__gt=0).order_by("lot_id", "number"):
-        vials[vial.lot_id].append(vial)
-    rows = {p.pk: ProductRow(p) for p in products}
-    soon = today + datetime.timedelta(days=EXPIRING_SOON_DAYS)
-    for lot in lots:
-        open_vials = vials.get(lot.pk, [])
-        if lot.sealed_units <= 0 and not open_vials:
-            continue
-        product = lot.product
-        open_ml = sum((v.remaining_ml for v in open_vials), Decimal("0"))
-        on_hand_ml = Decimal(lot.sealed_units) * product.container_volume_ml + open_ml
-        status = "expired" if lot.is_expired(today) else ("soon" if lot.expiry_date <= soon else "ok")
-        row = rows.setdefault(product.pk, ProductRow(product))
-        row.lots.append(
-            LotRow(
-                lot,
-                open_vials,
-                status,
-                on_hand_ml,
-                (on_hand_ml * product.concentration_mg_per_ml).quantize(Decimal("0.01")),
-            )
-        )
-    return list(rows.values())
 
 
 def _location_context(request: HttpRequest, actor: Actor, perm: str = Perm.INVENTORY_VIEW) -> dict[str, Any]:
