@@ -53,9 +53,11 @@ def _own(actor: Actor, patient: Patient) -> None:
         raise Http404("No such patient.")
 
 
-def _open_intake(patient: Patient) -> Intake | None:
-    latest = Intake.objects.select_for_update().filter(patient=patient).order_by("-created_at", "-id").first()
-    return latest
+def _latest_locked(patient: Patient) -> Intake | None:
+    """The patient's latest intake. The patient row is locked first, so two requests cannot both
+    start an intake when there is none yet (a lock on no rows would hold nothing)."""
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    return Intake.objects.select_for_update().filter(patient=patient).order_by("-created_at", "-id").first()
 
 
 # --- snapshot and apply ---------------------------------------------------------------------------
@@ -137,7 +139,7 @@ def start_intake(actor: Actor, patient: Patient, data: IntakeData | None = None)
     staff complete that one instead."""
     _require(actor, Perm.INTAKE_EDIT)
     _own(actor, patient)
-    latest = _open_intake(patient)
+    latest = _latest_locked(patient)
     if latest is not None and latest.status != IntakeStatus.REVIEWED:
         raise ValidationError(
             {
@@ -187,7 +189,7 @@ def send_intake_link(actor: Actor, patient: Patient) -> tuple[Intake, PatientLin
     e-mail address. Refused while a submitted intake awaits review."""
     _require(actor, Perm.INTAKE_SEND)
     _own(actor, patient)
-    intake = _open_intake(patient)
+    intake = _latest_locked(patient)
     if intake is not None and intake.status == IntakeStatus.SUBMITTED:
         raise ValidationError(
             {"__all__": "The patient already sent this intake; it is awaiting staff review, so no new link is needed."}
