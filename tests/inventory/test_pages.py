@@ -234,3 +234,19 @@ def test_stock_page_query_count_does_not_grow_with_lots(
         response = page()
     assert len(response.context["products"]) == 3
     assert response.content.decode().count('data-testid="vial"') == 4
+
+
+def test_wrong_witness_passwords_are_audited_and_stop_after_five(client_for, vial, personas):
+    nurse = client_for("ben")
+    url = reverse("inventory-waste", args=[vial.pk])
+    for _ in range(5):
+        assert nurse.post(url, waste_form("ada", "guess-guess-guess")).status_code == 422
+    refusals = AuditEvent.objects.filter(event_type="inventory_witness.refused")
+    assert refusals.count() == 5
+    assert refusals.first().detail == {"witness_email": "ada@example.org"}
+    # now even the right password is refused for Ada for a while; another witness still works
+    blocked = nurse.post(url, waste_form("ada"))
+    assert blocked.status_code == 422
+    assert "Too many wrong passwords" in blocked.context["form"].errors["witness_password"][0]
+    assert not LedgerEntry.objects.filter(kind=EntryKind.WASTE).exists()
+    assert nurse.post(url, waste_form("ivy")).status_code == 302

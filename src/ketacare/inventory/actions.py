@@ -37,7 +37,7 @@ from django.utils import timezone
 from ketacare.accounts.context import Actor
 from ketacare.accounts.models import Membership, User
 from ketacare.accounts.roles import Perm, can
-from ketacare.audit.models import AuditAction
+from ketacare.audit.models import AuditAction, AuditEvent, AuditOutcome
 from ketacare.audit.record import record
 from ketacare.clinics.models import Location
 from ketacare.inventory.balances import apply_entry, lock_container, lock_lots
@@ -52,6 +52,32 @@ from ketacare.inventory.models import (
 from ketacare.patients.models import Patient
 
 CENT = Decimal("0.01")
+# A witness's password typed wrong this many times in this many minutes blocks that witness for the
+# rest of the window (the sign-in lockout does not see these attempts, so they are counted here).
+WITNESS_FAILURES_ALLOWED = 5
+WITNESS_WINDOW_MINUTES = 15
+
+
+class WitnessRefused(ValidationError):
+    """A witness's email or password was wrong. Raised inside the action's transaction, so the caller
+    writes the audit row after the rollback: `audit_witness_refusal(actor, exc)`."""
+
+    def __init__(self, message: dict[str, str], witness_email: str) -> None:
+        super().__init__(message)
+        self.witness_email = witness_email
+
+
+def audit_witness_refusal(actor: Actor, exc: BaseException) -> None:
+    """Record a refused witness signature (call outside the failed transaction). Counted by
+    `verify_witness` to stop password guessing through the witness fields."""
+    if isinstance(exc, WitnessRefused):
+        record(
+            actor,
+            AuditAction.EXECUTE,
+            "inventory_witness.refused",
+            outcome=AuditOutcome.MINOR_FAILURE,
+            detail={"witness_email": exc.witness_email},
+        )
 
 
 @dataclass(frozen=True)
@@ -146,10 +172,23 @@ def verify_witness(
         raise ValidationError({f"{field}_password": "The witness must type their own password."})
     if email == actor.user.email.lower():
         raise ValidationError({f"{field}_email": "The witness must be someone other than you."})
+    since = timezone.now() - datetime.timedelta(minutes=WITNESS_WINDOW_MINUTES)
+    failures = AuditEvent.objects.filter(
+        clinic=actor.clinic, event_type="inventory_witness.refused", occurred_at__gte=since, detail__witness_email=email
+    ).count()
+    if failures >= WITNESS_FAILURES_ALLOWED:
+        raise ValidationError(
+            {
+                f"{field}_password": (
+                    f"Too many wrong passwords for this witness in the last {WITNESS_WINDOW_MINUTES} minutes: "
+                    "ask another witness, or try again later."
+                )
+            }
+        )
     user = User.objects.filter(email=email, is_active=True).first()
     membership = Membership.objects.filter(user=user, clinic=actor.clinic, is_active=True).first() if user else None
     if user is None or membership is None or not user.check_password(signature.password):
-        raise ValidationError({f"{field}_password": "The witness's email or password is wrong."})
+        raise WitnessRefused({f"{field}_password": "The witness's email or password is wrong."}, email)
     if other is not None and other.pk == user.pk:
         raise ValidationError({f"{field}_email": "The two witnesses must be two different people."})
     if not can(membership.role, Perm.INVENTORY_WITNESS):

@@ -270,10 +270,14 @@ def create_entry(
         entry, linked = _record(actor, payload)
         return 201, _entry(entry, linked)
 
-    if idempotency_key:
-        # The fingerprint leaves the witnesses' passwords out: only their hash would be stored, still.
-        body = payload.dict(exclude={"witness_password", "second_witness_password"})
-        outcome = run_once(actor, f"api:inventory.entries:{idempotency_key}", fingerprint(body), effect)
-        return (200 if outcome.replayed else outcome.status_code), outcome.body
-    with transaction.atomic():
-        return effect()
+    try:
+        if idempotency_key:
+            # The fingerprint leaves the witnesses' passwords out.
+            body = payload.dict(exclude={"witness_password", "second_witness_password"})
+            outcome = run_once(actor, f"api:inventory.entries:{idempotency_key}", fingerprint(body), effect)
+            return (200 if outcome.replayed else outcome.status_code), outcome.body
+        with transaction.atomic():
+            return effect()
+    except actions.WitnessRefused as exc:
+        actions.audit_witness_refusal(actor, exc)  # after the rollback, so the refusal is kept and counted
+        raise

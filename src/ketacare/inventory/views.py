@@ -220,6 +220,7 @@ def waste(request: HttpRequest, container_id: int) -> HttpResponse:
         try:
             _once(request, actor, "waste", effect)
         except ValidationError as exc:
+            actions.audit_witness_refusal(actor, exc)
             _apply_errors(form, exc)
         except IdempotencyConflict:
             form.add_error(None, "This form was already submitted.")
