@@ -220,3 +220,24 @@ def test_queue_query_count_does_not_grow(client_for, actors, make_patient, djang
     assert few.context["page"].paginator.count == 2
     assert many.context["page"].paginator.count == 30
     assert len(many.context["rows"]) == 25
+
+
+def test_page_without_an_intake_offers_to_send_or_start(client_for, patient):
+    front = client_for("cy").get(reverse("screening-intake", args=[patient.pk])).content.decode()
+    assert "No intake yet" in front
+    assert "Send the intake link" in front
+    assert "Start the intake here" not in front
+    nurse = client_for("ben").get(reverse("screening-intake", args=[patient.pk])).content.decode()
+    assert "Start the intake here" in nurse
+
+
+def test_baseline_scores_for_clinicians_only(client_for, actors, patient):
+    from ketacare.measures.actions import submit_response
+
+    submit_response(actors["ben"], patient, "phq9", {str(i): 1 for i in range(1, 11)} | {"9": 0})
+    nurse = client_for("ben").get(reverse("screening-intake", args=[patient.pk])).content.decode()
+    assert 'data-testid="baseline-scores"' in nurse
+    assert "PHQ-9: 8 (" in nurse  # items 1-8 at 1, item 9 at 0; item 10 is not scored
+    front = client_for("cy").get(reverse("screening-intake", args=[patient.pk])).content.decode()
+    assert 'data-testid="baseline-scores"' not in front
+    assert "Send baseline questionnaires" in front
