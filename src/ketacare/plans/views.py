@@ -58,7 +58,7 @@ def dose_rule_text(protocol: Protocol) -> str:
     if dose.basis == "weight_based":
         text = f"{mg(dose.amount)} mg/kg" if dose.amount is not None else "mg/kg not set"
         if dose.rounding_step_mg is not None:
-            text += f", rounded {dose.rounding_direction} to {mg(dose.rounding_step_mg)} mg"
+            text += f", rounded {dose.rounding_direction} to a {mg(dose.rounding_step_mg)} mg step"
         if dose.min_mg is not None or dose.max_mg is not None:
             text += f", {mg(dose.min_mg) if dose.min_mg else '—'}–{mg(dose.max_mg) if dose.max_mg else '—'} mg"
         return text
@@ -135,6 +135,7 @@ def _plan_context(actor: Actor, patient: Patient, request: HttpRequest) -> dict[
         "weight_form": WeightForm(today),
         "weight_token": uuid.uuid4(),
         "can_draft": actor.can(Perm.PLAN_DRAFT),
+        "any_fixed_dose": any(o.protocol.dose.choices_mg for o in options),
     }
 
 

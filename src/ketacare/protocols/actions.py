@@ -82,7 +82,7 @@ def adaptable_fields(protocol: Protocol) -> list[AdaptableField]:
             continue
         if dose.basis == "fixed" and name == "amount" and dose.choices_mg:
             continue  # chosen per plan from the choices
-        add(dose, "dose", name, label, kind, unit or dose.unit)
+        add(dose, "dose", name, label, kind, unit or (dose.unit if name == "amount" else ""))
     for name, label, kind, unit in _SERIES_FIELDS:
         add(protocol.series, "series", name, f"{label} ({protocol.series.phase})", kind, unit)
     for phase in protocol.maintenance:
