@@ -27,8 +27,10 @@ Third line: `CheckConstraint`s in the database (`sealed_units >= 0`, `0 <= remai
 content_ml`) refuse any write that would make a balance negative or a vial over-full, whoever
 issues it.
 
-`recompute_balances(location)` replays the ledger from scratch (two GROUP BY queries) and must
-always equal `current_balances(location)`; `verify_balances` lists any difference.
+`recompute_balances(location)` replays the ledger from scratch (one pass over the entries, an
+index-only scan on PostgreSQL) and must always equal `current_balances(location)`;
+`verify_balances` lists any difference. Both list non-zero balances only: a lot or vial absent
+from either holds nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import F, Sum
+from django.db import connection
+from django.db.models import F
 
 from ketacare.clinics.models import Location
 from ketacare.inventory.models import Container, LedgerEntry, Lot
@@ -48,7 +51,7 @@ CENT = Decimal("0.01")
 
 @dataclass
 class Balances:
-    """Sealed containers per lot id, and mL left per opened container id."""
+    """Sealed containers per lot id, and mL left per opened vial id; only the non-zero ones."""
 
     lots: dict[int, int] = field(default_factory=dict)
     containers: dict[int, Decimal] = field(default_factory=dict)
@@ -89,33 +92,42 @@ def apply_entry(entry: LedgerEntry) -> None:
 
 
 def current_balances(location: Location) -> Balances:
-    """The running-balance rows of a location."""
-    lots = dict(Lot.objects.filter(location=location).values_list("pk", "sealed_units"))
-    containers = dict(Container.objects.filter(lot__location=location).values_list("pk", "remaining_ml"))
+    """Every non-zero running balance of a location (a lot or vial not listed holds nothing)."""
+    lots = dict(Lot.objects.filter(location=location).exclude(sealed_units=0).values_list("pk", "sealed_units"))
+    containers = dict(
+        Container.objects.filter(lot__location=location).exclude(remaining_ml=0).values_list("pk", "remaining_ml")
+    )
     return Balances(lots=lots, containers=containers)
 
 
+# One pass over the location's entries (an index-only scan of `inventory_entry_replay` on
+# PostgreSQL): sums per (lot, vial), then per lot; only non-zero balances come back.
+REPLAY_SQL = """
+WITH sums AS (
+    SELECT lot_id, container_id, SUM(sealed_delta) AS sealed, SUM(ml_delta) AS ml
+    FROM {table} WHERE location_id = %s
+    GROUP BY lot_id, container_id
+)
+SELECT lot_id, NULL, SUM(sealed), 0 FROM sums GROUP BY lot_id HAVING SUM(sealed) <> 0
+UNION ALL
+SELECT lot_id, container_id, 0, ml FROM sums WHERE container_id IS NOT NULL AND ml <> 0
+"""
+
+
 def recompute_balances(location: Location) -> Balances:
-    """Every balance of a location derived from its ledger entries alone (from scratch)."""
-    entries = LedgerEntry.objects.filter(location=location).order_by()
-    sealed = {
-        row["lot_id"]: int(row["total"] or 0)
-        for row in entries.values("lot_id").annotate(total=Sum("sealed_delta")).order_by()
-    }
-    volume = {
-        # Quantized: SQLite sums decimals as floats (PostgreSQL sums them exactly).
-        row["container_id"]: Decimal(str(row["total"] or 0)).quantize(CENT)
-        for row in entries.filter(container__isnull=False)
-        .values("container_id")
-        .annotate(total=Sum("ml_delta"))
-        .order_by()
-    }
-    # A lot or vial with no entries (impossible through the actions) holds nothing.
-    for pk in Lot.objects.filter(location=location).values_list("pk", flat=True):
-        sealed.setdefault(pk, 0)
-    for pk in Container.objects.filter(lot__location=location).values_list("pk", flat=True):
-        volume.setdefault(pk, Decimal("0"))
-    return Balances(lots=sealed, containers=volume)
+    """Every non-zero balance of a location derived from its ledger entries alone (from scratch)."""
+    result = Balances()
+    with connection.cursor() as cursor:
+        cursor.execute(REPLAY_SQL.format(table=LedgerEntry._meta.db_table), [location.pk])
+        for _lot_id, container_id, sealed, ml in cursor.fetchall():
+            if container_id is None:
+                result.lots[_lot_id] = int(sealed)
+            else:
+                # Quantized: SQLite sums decimals as floats (PostgreSQL sums them exactly).
+                volume = Decimal(str(ml)).quantize(CENT)
+                if volume:
+                    result.containers[container_id] = volume
+    return result
 
 
 def verify_balances(location: Location) -> list[str]:
@@ -123,11 +135,13 @@ def verify_balances(location: Location) -> list[str]:
     current, replay = current_balances(location), recompute_balances(location)
     problems = []
     for pk in sorted(set(current.lots) | set(replay.lots)):
-        if current.lots.get(pk) != replay.lots.get(pk):
-            problems.append(f"lot {pk}: row {current.lots.get(pk)} != ledger {replay.lots.get(pk)}")
+        row, ledger = current.lots.get(pk, 0), replay.lots.get(pk, 0)
+        if row != ledger:
+            problems.append(f"lot {pk}: row {row} != ledger {ledger}")
     for pk in sorted(set(current.containers) | set(replay.containers)):
-        if current.containers.get(pk) != replay.containers.get(pk):
-            problems.append(f"container {pk}: row {current.containers.get(pk)} != ledger {replay.containers.get(pk)}")
+        row_ml, ledger_ml = current.containers.get(pk, Decimal("0")), replay.containers.get(pk, Decimal("0"))
+        if row_ml != ledger_ml:
+            problems.append(f"container {pk}: row {row_ml} != ledger {ledger_ml}")
     return problems
 
 

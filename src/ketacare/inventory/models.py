@@ -121,6 +121,9 @@ class Lot(models.Model):
 
     class Meta:
         ordering = ["expiry_date", "lot_number", "id"]
+        indexes = [
+            models.Index(fields=["location"], condition=Q(sealed_units__gt=0), name="inventory_lot_in_stock"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["location", "product", "lot_number"], name="inventory_lot_unique_per_location_product"
@@ -148,6 +151,9 @@ class Container(models.Model):
 
     class Meta:
         ordering = ["lot", "number"]
+        indexes = [
+            models.Index(fields=["lot"], condition=Q(remaining_ml__gt=0), name="inventory_container_open"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["lot", "number"], name="inventory_container_number_unique_per_lot"),
             models.CheckConstraint(condition=Q(remaining_ml__gte=0), name="inventory_container_not_negative"),
@@ -250,6 +256,10 @@ class LedgerEntry(models.Model):
             models.Index(fields=["location", "occurred_at"], name="inventory_entry_location_time"),
             models.Index(fields=["lot", "id"], name="inventory_entry_lot"),
             models.Index(fields=["container"], name="inventory_entry_container"),
+            # Covers the replay of every balance (balances.recompute_balances): an index-only scan.
+            models.Index(
+                fields=["location", "lot", "container", "sealed_delta", "ml_delta"], name="inventory_entry_replay"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Q
+
 from ketacare.inventory.models import Container, Lot, Product
 
 EXPIRING_SOON_DAYS = 60  # flag on the stock page; a display choice, not a regulatory figure
@@ -39,10 +41,13 @@ class ProductRow:
 def stock_rows(location: Any, today: datetime.date, *, include_empty: bool = False) -> list[ProductRow]:
     """Products stocked at the location, each with its lots (any stock left) and opened vials."""
     products = list(Product.objects.filter(locations=location).order_by("substance", "name", "pk"))
-    lots = list(Lot.objects.filter(location=location).select_related("product").order_by("expiry_date", "pk"))
     vials: dict[int, list[Container]] = defaultdict(list)
     for vial in Container.objects.filter(lot__location=location, remaining_ml__gt=0).order_by("lot_id", "number"):
         vials[vial.lot_id].append(vial)
+    lots_here = Lot.objects.filter(location=location)
+    if not include_empty:  # years of used-up lots stay in the database, not on the page
+        lots_here = lots_here.filter(Q(sealed_units__gt=0) | Q(pk__in=list(vials)))
+    lots = list(lots_here.select_related("product").order_by("expiry_date", "pk"))
     rows = {p.pk: ProductRow(p) for p in products}
     soon = today + datetime.timedelta(days=EXPIRING_SOON_DAYS)
     for lot in lots:
