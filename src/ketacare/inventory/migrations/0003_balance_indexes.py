@@ -5,25 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinics', '0003_location_dea_registration'),
-        ('inventory', '0002_append_only_trigger'),
-        ('patients', '0004_bodymeasurement_patientlink'),
+        ("clinics", "0003_location_dea_registration"),
+        ("inventory", "0002_append_only_trigger"),
+        ("patients", "0004_bodymeasurement_patientlink"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='container',
-            index=models.Index(condition=models.Q(('remaining_ml__gt', 0)), fields=['lot'], name='inventory_container_open'),
+            model_name="container",
+            index=models.Index(
+                condition=models.Q(("remaining_ml__gt", 0)), fields=["lot"], name="inventory_container_open"
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['location', 'lot', 'container', 'sealed_delta', 'ml_delta'], name='inventory_entry_replay'),
+            model_name="ledgerentry",
+            index=models.Index(
+                fields=["location", "lot", "container", "sealed_delta", "ml_delta"], name="inventory_entry_replay"
+            ),
         ),
         migrations.AddIndex(
-            model_name='lot',
-            index=models.Index(condition=models.Q(('sealed_units__gt', 0)), fields=['location'], name='inventory_lot_in_stock'),
+            model_name="lot",
+            index=models.Index(
+                condition=models.Q(("sealed_units__gt", 0)), fields=["location"], name="inventory_lot_in_stock"
+            ),
         ),
     ]
