@@ -154,7 +154,7 @@ def test_bad_answers_keep_what_was_typed_and_name_the_field(sent):
     assert response.status_code == 422
     html = response.content.decode()
     assert "Give both blood pressure numbers" in html
-    assert "Give the medicine" in html
+    assert "Medicine 3, medicine name: Give the medicine" in html  # the summary names the row
     assert "Low mood for two years" in html
     intake.refresh_from_db()
     assert intake.status == IntakeStatus.SENT
