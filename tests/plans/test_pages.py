@@ -202,3 +202,43 @@ def test_list_query_count_does_not_grow_with_plans(client_for, actors, weighed, 
         actions.create_plan(actors["ben"], weighed, iv_version.pk, first_session_on=TODAY + datetime.timedelta(days=2))
     with django_assert_num_queries(len(one.captured_queries)):
         client.get(url)
+
+
+@pytest.mark.parametrize("who", [*ALL_PERSONAS, "anon"])
+def test_revise_and_cancel_authorization(who, client_for, actors, weighed, iv_version, gate):
+    """Revise: prescriber and nurse. Cancel a signed plan: prescriber only (the action checks PLAN_SIGN)."""
+    signed = actions.sign_plan(
+        actors["ada"],
+        actions.create_plan(actors["ben"], weighed, iv_version.pk, first_session_on=TODAY + datetime.timedelta(days=1)),
+        PASSWORD,
+    )
+    client = client_for(who)
+
+    revise = client.post(reverse("plans-revise", args=[signed.pk])).status_code
+    cancel = client.post(reverse("plans-cancel", args=[signed.pk]), {"reason": "stop"})
+
+    if who == "anon":
+        assert (revise, cancel.status_code) == (302, 302)
+        assert TreatmentPlan.objects.count() == 1
+    elif who in ("ada", "ben"):
+        assert revise == 302
+        assert TreatmentPlan.objects.filter(previous=signed).count() == 1
+    else:
+        assert (revise, cancel.status_code) == (403, 403)
+        assert TreatmentPlan.objects.count() == 1
+    expected = PlanStatus.CANCELLED if who == "ada" else PlanStatus.SIGNED
+    assert TreatmentPlan.objects.get(pk=signed.pk).status == expected
+
+
+def test_chart_query_count_does_not_grow(client_for, actors, weighed, iv_version, django_assert_num_queries):
+    client = client_for("ben")
+    url = reverse("plans-chart", args=[weighed.pk])
+    actions.create_plan(actors["ben"], weighed, iv_version.pk, first_session_on=TODAY + datetime.timedelta(days=1))
+    client.get(url)
+
+    with django_assert_num_queries(11) as one:
+        client.get(url)
+    for _ in range(3):
+        actions.create_plan(actors["ben"], weighed, iv_version.pk, first_session_on=TODAY + datetime.timedelta(days=2))
+    with django_assert_num_queries(len(one.captured_queries)):
+        client.get(url)
