@@ -51,10 +51,10 @@ def document_choices() -> list[tuple[str, str]]:
     return [(d.code, d.title) for d in list_documents()]
 
 
-class DocumentsForm(StyledFormMixin, forms.Form):
+class DocumentsForm(forms.Form):
     documents = forms.MultipleChoiceField(
         label="Documents to sign",
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
         error_messages={"required": "Choose at least one consent document."},
     )
 

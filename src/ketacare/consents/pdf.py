@@ -13,7 +13,6 @@ import hashlib
 from typing import Any, NoReturn
 
 from django.template.loader import render_to_string
-from weasyprint import HTML  # type: ignore[import-untyped]
 
 from ketacare.consents.definitions import Document
 from ketacare.consents.models import Consent
@@ -46,6 +45,9 @@ def pdf_html(consent: Consent, document: Document) -> str:
 
 def render_pdf(consent: Consent, document: Document) -> tuple[bytes, str]:
     """(PDF bytes, their SHA-256)."""
+    # Imported here: WeasyPrint (Pango, fonts) takes seconds to load, and only signing needs it.
+    from weasyprint import HTML  # type: ignore[import-untyped]
+
     html = pdf_html(consent, document)
     data: bytes = HTML(string=html, base_url=None, url_fetcher=_no_fetch).write_pdf()
     return data, hashlib.sha256(data).hexdigest()
