@@ -523,21 +523,9 @@ def generate(bench: Bench, entries: int, years: int) -> None:
 
 def month_report(location: Any, start: datetime.datetime, end: datetime.datetime) -> list[dict[str, Any]]:
     """One month's entries of a location grouped by kind and lot, with counts and totals."""
-    from django.db.models import Count, Sum
+    from ketacare.inventory.queries import period_summary
 
-    from ketacare.inventory.models import LedgerEntry
-
-    return list(
-        LedgerEntry.objects.filter(location=location, occurred_at__gte=start, occurred_at__lt=end)
-        .values("kind", "lot_id", "lot__lot_number", "lot__product__name", "lot__product__ndc")
-        .annotate(
-            entries=Count("id"),
-            units=Sum("quantity_units"),
-            ml=Sum("quantity_ml"),
-            mg=Sum("quantity_mg"),
-        )
-        .order_by("lot__product__name", "lot__lot_number", "kind")
-    )
+    return period_summary(location, start, end)
 
 
 def month_detail(location: Any, start: datetime.datetime, end: datetime.datetime) -> list[tuple[Any, ...]]:

@@ -395,3 +395,20 @@ def test_recompute_matches_after_every_kind(actors, lot, patient, second_locatio
     assert replay.lots == {lot.pk: 1}
     assert replay.containers == {}  # the vial is empty: only non-zero balances are listed
     assert verify_balances(lot.location) == []
+
+
+def test_period_summary_groups_by_lot_and_kind_and_nets_corrections(actors, lot, patient):
+    from django.utils import timezone
+
+    from ketacare.inventory.queries import period_summary
+
+    dose = actions.administer(actors["ben"], lot, patient, quantity_mg=D("35"), quantity_ml=D("0.7"))
+    actions.administer(actors["ben"], lot, patient, quantity_mg=D("20"), quantity_ml=D("0.4"), container=dose.container)
+    actions.correct(actors["ben"], dose, reason="wrong patient")
+    now = timezone.now()
+    rows = period_summary(lot.location, now - datetime.timedelta(hours=1), now + datetime.timedelta(hours=1))
+    summary = {r["kind"]: (r["entries"], r["units"], D(str(r["ml"])), D(str(r["mg"]))) for r in rows}
+    assert summary == {
+        "administration": (3, 0, D("0.4"), D("20")),
+        "receipt": (1, 3, D("30"), D("1500")),
+    }

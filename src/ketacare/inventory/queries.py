@@ -69,3 +69,18 @@ def stock_rows(location: Any, today: datetime.date, *, include_empty: bool = Fal
             )
         )
     return list(rows.values())
+
+
+def period_summary(location: Any, start: datetime.datetime, end: datetime.datetime) -> list[dict[str, Any]]:
+    """A location's entries in [start, end) grouped by product, lot and kind: count and unit, mL and mg
+    totals (corrections are negative, so they net out). The core of the Schedule III period report."""
+    from django.db.models import Count, Sum
+
+    from ketacare.inventory.models import LedgerEntry
+
+    return list(
+        LedgerEntry.objects.filter(location=location, occurred_at__gte=start, occurred_at__lt=end)
+        .values("kind", "lot_id", "lot__lot_number", "lot__product__name", "lot__product__ndc")
+        .annotate(entries=Count("id"), units=Sum("quantity_units"), ml=Sum("quantity_ml"), mg=Sum("quantity_mg"))
+        .order_by("lot__product__name", "lot__lot_number", "kind")
+    )
