@@ -17,6 +17,10 @@ Public signatures (the sessions domain calls `administer`):
     transfer(actor, lot, to_location, *, units, reason="") -> tuple[LedgerEntry, LedgerEntry]
     adjust(actor, lot, *, reason, units_delta=0, container=None, ml_delta=0) -> LedgerEntry
     correct(actor, entry, *, reason) -> LedgerEntry
+
+A witness is `WitnessSignature(email, password)`, typed by the witness; `verify_witness` checks it.
+A wrong one raises `WitnessRefused` (a ValidationError): the caller passes it to
+`audit_witness_refusal(actor, exc)` after the rollback, which also feeds the per-witness throttle.
 """
 
 from __future__ import annotations
