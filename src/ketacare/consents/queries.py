@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ketacare.accounts.context import Actor
 from ketacare.consents import access
-from ketacare.consents.definitions import documents_required_for, get_document
+from ketacare.consents.definitions import documents_required_for
 from ketacare.consents.models import Consent, ConsentQuerySet, ConsentStatus
 from ketacare.patients.models import Patient
 from ketacare.screening.facts import Route
@@ -60,7 +60,3 @@ def missing_consents(patient: Patient, route: Route) -> list[MissingConsent]:
             continue
         missing.append(MissingConsent(document.code, document.title, _why(rows[0] if rows else None, patient)))
     return missing
-
-
-def document_title(code: str) -> str:
-    return get_document(code).title
