@@ -61,7 +61,7 @@ def test_protocol_to_signed_plan(
         "fasting.no_liquids_minutes": ("No liquids before the session (minutes)", "120"),
         "maintenance[maintenance].interval_days_options": ("Intervals (maintenance) (days)", "14, 28"),
         "alert_thresholds[heart_rate_high].value": ("Alert when heart rate is above (bpm)", "120"),
-        "alert_thresholds[spo2_low].value": ("Alert when spo2 is below (%)", "92"),
+        "alert_thresholds[spo2_low].value": ("Alert when SpO2 is below (%)", "92"),
     }
     assert set(labels) == set(IV_CLINIC_VALUES)
     for label, value in labels.values():

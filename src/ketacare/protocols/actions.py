@@ -58,11 +58,19 @@ _DOSE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("max_weight_age_days", "Oldest weight allowed", "int", "days"),
 )
 _SERIES_FIELDS = (
-    ("count", "Sessions in the series", "int", "sessions"),
-    ("sessions_per_week", "Sessions per week", "int", "per week"),
+    ("count", "Sessions in the series", "int", ""),
+    ("sessions_per_week", "Sessions per week", "int", ""),
     ("window_days", "Series window", "int", "days"),
     ("min_interval_hours", "Minimum interval between sessions", "int", "hours"),
 )
+
+
+_MEASURE_WORDS = {
+    "systolic_bp": "systolic BP",
+    "diastolic_bp": "diastolic BP",
+    "heart_rate": "heart rate",
+    "spo2": "SpO2",
+}
 
 
 def adaptable_fields(protocol: Protocol) -> list[AdaptableField]:
@@ -99,7 +107,7 @@ def adaptable_fields(protocol: Protocol) -> list[AdaptableField]:
     add(protocol.fasting, "fasting", "no_food_minutes", "No food before the session", "int", "minutes")
     add(protocol.fasting, "fasting", "no_liquids_minutes", "No liquids before the session", "int", "minutes")
     for threshold in protocol.alert_thresholds:
-        label = f"Alert when {threshold.measure.replace('_', ' ')} is {threshold.comparison}"
+        label = f"Alert when {_MEASURE_WORDS.get(threshold.measure, threshold.measure)} is {threshold.comparison}"
         add(threshold, f"alert_thresholds[{threshold.id}]", "value", label, "int", threshold.unit)
     add(protocol.escort, "escort", "required", "Escort required", "bool", "")
     found.sort(key=lambda f: not f.clinic_set)  # the values the clinic must set first
