@@ -24,14 +24,14 @@ class DecisionForm(StyledFormMixin, forms.Form):
         error_messages={"required": "Choose eligible, eligible with precautions or not eligible."},
     )
     precautions = forms.CharField(
-        label="Precautions",
+        label="Precautions to take",
         required=False,
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Needed for “Eligible with precautions”, e.g. blood pressure rechecked before each session.",
     )
     reason = forms.CharField(
-        label="Reason",
+        label="Reason for the decision",
         required=False,
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -73,7 +73,13 @@ class RouteCard:
     stale: str = ""  # why the decision form was refreshed (the intake changed)
     saved: bool = False
     ruleset: str = ""
-    error: str = ""
+
+    @property
+    def open_form(self) -> bool:
+        """The form beside the rules: nothing decided yet, the decision is flagged, or it came back with errors."""
+        if self.form is None:
+            return False
+        return self.form.is_bound or self.decision is None or self.decision.needs_review
 
 
 def _trials(intake: Intake) -> TrialCount | None:
