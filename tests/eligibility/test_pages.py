@@ -251,3 +251,25 @@ def test_queue_query_count_does_not_grow_with_rows(client_for, make_patient, dja
     with django_assert_num_queries(QUEUE_QUERIES):
         response = client.get(reverse("eligibility-queue"))
     assert response.content.decode().count('data-testid="queue-row"') == 4
+
+
+def test_a_decided_route_folds_the_form_under_record_a_new_decision(client_for, patient, evaluate, decide):
+    decide(evaluate(make_intake(patient, hypertension=True), "iv"), "eligible_with_precautions", precautions="BP")
+    html = client_for("ada").get(reverse("eligibility-review", args=[patient.pk])).content.decode()
+    iv = html[html.index('data-testid="route-iv"') : html.index('data-testid="route-im"')]
+    assert 'data-testid="new-decision-iv"' in iv
+    # the override field is inside the folded form, once, not beside the rule
+    assert iv.count('name="iv-override_hypertension_history"') == 1
+    assert iv.index('name="iv-override_hypertension_history"') > iv.index('data-testid="new-decision-iv"')
+    im = html[html.index('data-testid="route-im"') :]
+    assert 'data-testid="new-decision-im"' not in im
+
+
+def test_facts_the_rules_cannot_take_are_shown_not_crashed(client_for, patient):
+    Intake.objects.create(clinic=patient.clinic, patient=patient, status="submitted", facts={"pregnant": "yes"})
+    response = client_for("ada").get(reverse("eligibility-review", args=[patient.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="screening-error"' in html
+    assert "pregnant must be true or false" in html
+    assert not ScreeningEvaluation.objects.exists()

@@ -36,8 +36,8 @@ from ketacare.lib.http import form_token
 from ketacare.patients.access import access_patient, patients_of
 from ketacare.patients.models import Patient
 from ketacare.screening.definitions import UnknownRuleSet, ruleset_for_route
+from ketacare.screening.evaluate import FactsError, TrialCount, count_adequate_failed_trials
 from ketacare.screening.evaluate import PriorTrial as TrialValue
-from ketacare.screening.evaluate import TrialCount, count_adequate_failed_trials
 from ketacare.screening.facts import ROUTES
 from ketacare.screening.models import Intake
 
@@ -73,6 +73,7 @@ class RouteCard:
     stale: str = ""  # why the decision form was refreshed (the intake changed)
     saved: bool = False
     ruleset: str = ""
+    error: str = ""  # why the screening could not run (facts the rules cannot take)
 
     @property
     def open_form(self) -> bool:
@@ -105,18 +106,28 @@ def _trials(intake: Intake) -> TrialCount | None:
     return count_adequate_failed_trials(values, adequacy)
 
 
-def _evaluations(actor: Actor, intake: Intake) -> dict[str, ScreeningEvaluation]:
+def _evaluations(actor: Actor, intake: Intake) -> tuple[dict[str, ScreeningEvaluation], dict[str, str]]:
     """The evaluation of each route over the intake's current version: stored (and stored now, for
-    those who may run the screening) or, for read-only roles, computed for display only."""
-    if can_evaluate(actor):
-        return {e.route: e for e in actions.evaluate_all_routes(actor, intake)}
+    those who may run the screening) or, for read-only roles, computed for display only. Routes
+    whose screening cannot run come back in the second dict with the reason."""
+    found: dict[str, ScreeningEvaluation] = {}
+    errors: dict[str, str] = {}
     stored = {
         e.route: e
         for e in evaluations_of(actor).filter(intake=intake, intake_version=intake.version).order_by("evaluated_at")
     }
-    found: dict[str, ScreeningEvaluation] = {}
     for route in ROUTES:
-        result, results = actions.run_rules(intake, route)
+        try:
+            if can_evaluate(actor):
+                found[route] = actions.evaluate_intake(actor, intake, route)
+                continue
+            result, results = actions.run_rules(intake, route)
+        except ValidationError as exc:
+            errors[route] = " ".join(m for msgs in exc.message_dict.values() for m in msgs)
+            continue
+        except (UnknownRuleSet, FactsError) as exc:
+            errors[route] = f"The screening cannot run: {exc}"
+            continue
         e = stored.get(route)
         if e is not None and (e.ruleset_code, e.ruleset_version) == (result.ruleset, result.version):
             found[route] = e
@@ -133,7 +144,7 @@ def _evaluations(actor: Actor, intake: Intake) -> dict[str, ScreeningEvaluation]
                 results=results,
                 missing_facts=list(result.missing_facts),
             )
-    return found
+    return found, errors
 
 
 def _rows(results: list[dict[str, Any]], form: DecisionForm | None) -> list[RuleRow]:
@@ -180,8 +191,16 @@ def _history(patient: Patient, actor: Actor) -> dict[str, list[EligibilityDecisi
 def _cards(actor: Actor, patient: Patient, intake: Intake | None) -> list[RouteCard]:
     history = _history(patient, actor)
     current = {route: next((d for d in rows if d.is_current), None) for route, rows in history.items()}
-    evaluations = _evaluations(actor, intake) if intake is not None else {}
-    return [_card(actor, route, evaluations.get(route), current.get(route), history.get(route, [])) for route in ROUTES]
+    evaluations: dict[str, ScreeningEvaluation] = {}
+    errors: dict[str, str] = {}
+    if intake is not None:
+        evaluations, errors = _evaluations(actor, intake)
+    cards = [
+        _card(actor, route, evaluations.get(route), current.get(route), history.get(route, [])) for route in ROUTES
+    ]
+    for card in cards:
+        card.error = errors.get(card.route, "")
+    return cards
 
 
 @clinic_view(Perm.ELIGIBILITY_VIEW)
