@@ -649,6 +649,13 @@ def adjust(
     return entry
 
 
+def may_correct(actor: Actor, entry: LedgerEntry) -> bool:
+    """Whether `actor` may correct `entry`: who recorded it, or a role that investigates."""
+    if actor.can(Perm.INVENTORY_INVESTIGATE):
+        return True
+    return actor.can(Perm.INVENTORY_VIEW) and entry.actor_id == actor.user.pk
+
+
 @transaction.atomic
 def correct(actor: Actor, entry: LedgerEntry, *, reason: str) -> LedgerEntry:
     """Reverse a mistaken entry with a new one that points at it (the original stays as it was).
@@ -659,9 +666,7 @@ def correct(actor: Actor, entry: LedgerEntry, *, reason: str) -> LedgerEntry:
     or a role that investigates discrepancies.
     """
     _same_clinic(actor, entry, "entry")
-    if not (
-        actor.can(Perm.INVENTORY_INVESTIGATE) or (actor.can(Perm.INVENTORY_VIEW) and entry.actor_id == actor.user.pk)
-    ):
+    if not may_correct(actor, entry):
         raise PermissionDenied("Only the person who recorded the entry, or an investigator, may correct it.")
     if not reason.strip():
         raise ValidationError({"reason": "A correction needs its reason."})

@@ -94,3 +94,60 @@ class WasteForm(StyledFormMixin, forms.Form):
         help_text="The witness types their own password.",
     )
     reason = forms.CharField(label="Note", required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CorrectForm(StyledFormMixin, forms.Form):
+    reason = forms.CharField(
+        label="Why this entry is wrong",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The entry stays in the record; a correction reverses it. Then record the right entry.",
+    )
+
+
+class TransferForm(StyledFormMixin, forms.Form):
+    to_location = forms.ModelChoiceField(queryset=Location.objects.none(), empty_label="Choose a location")
+    units = forms.IntegerField(label="Sealed containers", min_value=1, max_value=100_000)
+    reason = forms.CharField(label="Note", required=False, max_length=500)
+
+    def __init__(self, *args: Any, locations: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["to_location"]
+        field.queryset = locations
+        field.label_from_instance = lambda loc: f"{loc.name} · DEA {loc.dea_registration}"
+
+
+class DisposeForm(StyledFormMixin, forms.Form):
+    method = forms.ChoiceField(
+        choices=[
+            ("reverse_distributor", "Return to a reverse distributor (one witness)"),
+            ("destruction", "Destroy on site, DEA Form 41 (two witnesses)"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    source = forms.ChoiceField(label="What")
+    units = forms.IntegerField(label="Sealed containers", min_value=1, required=False)
+    counterparty_name = forms.CharField(label="Reverse distributor", max_length=200, required=False)
+    counterparty_address = forms.CharField(label="Its address", max_length=300, required=False)
+    counterparty_dea = forms.CharField(label="Its DEA number", max_length=9, required=False)
+    document_number = forms.CharField(label="Form 41 or return number", max_length=60, required=False)
+    reason = forms.CharField(label="Reason", required=False, max_length=500, help_text="e.g. expired, damaged.")
+    witness_email = forms.EmailField(label="Witness's sign-in email")
+    witness_password = forms.CharField(
+        label="Witness's password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "off"})
+    )
+    second_witness_email = forms.EmailField(label="Second witness's sign-in email", required=False)
+    second_witness_password = forms.CharField(
+        label="Second witness's password",
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, lot: Lot, vials: list[Container], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        unit = lot.product.unit_label
+        choices = [("sealed", f"Sealed {unit}s ({lot.sealed_units} in the lot)")]
+        choices += [(f"vial:{v.pk}", f"The rest of opened vial {v.number} ({v.remaining_ml} mL)") for v in vials]
+        field: Any = self.fields["source"]
+        field.choices = choices

@@ -10,4 +10,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("administer/", views.administer, name="inventory-administer"),
     path("vials/<int:container_id>/waste/", views.waste, name="inventory-waste"),
     path("lots/<int:lot_id>/", views.lot_history, name="inventory-lot"),
+    path("lots/<int:lot_id>/transfer/", views.transfer, name="inventory-transfer"),
+    path("lots/<int:lot_id>/dispose/", views.dispose, name="inventory-dispose"),
+    path("entries/<int:entry_id>/correct/", views.correct, name="inventory-correct"),
 ]

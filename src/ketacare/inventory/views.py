@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -31,12 +31,13 @@ from ketacare.audit.record import record
 from ketacare.inventory import actions
 from ketacare.inventory.access import (
     access_container,
+    access_entry,
     access_lot,
     access_product,
     locations_of,
     lots_of,
 )
-from ketacare.inventory.forms import AdministerForm, ReceiveForm, WasteForm
+from ketacare.inventory.forms import AdministerForm, CorrectForm, DisposeForm, ReceiveForm, TransferForm, WasteForm
 from ketacare.inventory.models import Container, EntryKind, LedgerEntry, Lot
 from ketacare.inventory.queries import EXPIRING_SOON_DAYS, stock_rows
 from ketacare.lib.http import form_token
@@ -271,12 +272,153 @@ def lot_history(request: HttpRequest, lot_id: int) -> HttpResponse:
         subject=lot,
         detail={"entries": len(rows), "patients": sorted({e.patient_id for e in entries if e.patient_id})},
     )
+    corrected = {e.corrects_id for e in entries if e.corrects_id}
+    correctable = {
+        e.pk
+        for e in entries
+        if e.corrects_id is None
+        and e.pk not in corrected
+        and e.kind not in (EntryKind.TRANSFER_IN, EntryKind.TRANSFER_OUT)
+        and actions.may_correct(actor, e)
+    }
     context = {
         "lot": lot,
         "product": product,
+        "correctable": correctable,
+        "corrected": corrected,
         "rows": list(reversed(rows)),
         "vials": list(lot.containers.order_by("number")),
         "expired": lot.is_expired(actions.clinic_today(actor)),
         "kinds": EntryKind,
     }
     return render(request, "inventory/lot.html", context)
+
+
+def _entry_line(entry: LedgerEntry) -> str:
+    what = (
+        f"{entry.get_kind_display()} #{entry.pk} of lot {entry.lot.lot_number}: "
+        f"{entry.quantity_ml} mL ({entry.quantity_mg} mg)"
+    )
+    return what + (f", {entry.quantity_units} unit(s)" if entry.quantity_units else "")
+
+
+@clinic_view(Perm.INVENTORY_VIEW)
+@require_http_methods(["GET", "POST"])
+def correct(request: HttpRequest, entry_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    entry = access_entry(actor, entry_id)
+    if not actions.may_correct(actor, entry):
+        raise PermissionDenied("Only the person who recorded the entry, or an investigator, may correct it.")
+    form = CorrectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        reason = form.cleaned_data["reason"]
+
+        def effect() -> tuple[int, Any]:
+            reversal = actions.correct(actor, entry, reason=reason)
+            return 201, {"entry": reversal.pk}
+
+        try:
+            _once(request, actor, "correct", effect)
+        except ValidationError as exc:
+            _apply_errors(form, exc, {"entry": "reason"})
+        except IdempotencyConflict:
+            form.add_error(None, "This form was already submitted.")
+        else:
+            messages.success(request, f"{entry.get_kind_display()} #{entry.pk} reversed. Now record the right entry.")
+            return HttpResponseRedirect(reverse("inventory-lot", args=[entry.lot_id]))
+    context = {
+        "form": form,
+        "entry": entry,
+        "entry_line": _entry_line(entry),
+        "lot": entry.lot,
+        "form_token": request.POST.get("form_token") or uuid.uuid4(),
+        "title": f"Correct entry #{entry.pk}",
+        "submit_label": "Record the correction",
+    }
+    return render(request, "inventory/lot_form.html", context, status=422 if request.method == "POST" else 200)
+
+
+@clinic_view(Perm.INVENTORY_RECEIVE)
+@require_http_methods(["GET", "POST"])
+def transfer(request: HttpRequest, lot_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    lot = access_lot(actor, lot_id, Perm.INVENTORY_RECEIVE)
+    targets = locations_of(actor, Perm.INVENTORY_RECEIVE).exclude(pk=lot.location_id).order_by("name")
+    form = TransferForm(request.POST or None, locations=targets)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+
+        def effect() -> tuple[int, Any]:
+            out, _ = actions.transfer(actor, lot, data["to_location"], units=data["units"], reason=data["reason"])
+            return 201, {"entry": out.pk}
+
+        try:
+            _once(request, actor, "transfer", effect)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        except IdempotencyConflict:
+            form.add_error(None, "This form was already submitted.")
+        else:
+            messages.success(request, f"Transferred {data['units']} to {data['to_location'].name}.")
+            return HttpResponseRedirect(reverse("inventory-lot", args=[lot.pk]))
+    context = {
+        "form": form,
+        "lot": lot,
+        "form_token": request.POST.get("form_token") or uuid.uuid4(),
+        "title": f"Transfer from lot {lot.lot_number}",
+        "submit_label": "Record the transfer",
+    }
+    return render(request, "inventory/lot_form.html", context, status=422 if request.method == "POST" else 200)
+
+
+@clinic_view(Perm.INVENTORY_RECEIVE)
+@require_http_methods(["GET", "POST"])
+def dispose(request: HttpRequest, lot_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    lot = access_lot(actor, lot_id, Perm.INVENTORY_RECEIVE)
+    vials = list(lot.containers.filter(remaining_ml__gt=0).order_by("number"))
+    form = DisposeForm(request.POST or None, lot=lot, vials=vials)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        source = data["source"]
+        witnesses = [actions.WitnessSignature(data["witness_email"], data["witness_password"])]
+        if data["second_witness_email"] or data["second_witness_password"]:
+            witnesses.append(actions.WitnessSignature(data["second_witness_email"], data["second_witness_password"]))
+
+        def effect() -> tuple[int, Any]:
+            container = None
+            if source.startswith("vial:"):
+                container = access_container(actor, int(source.split(":")[1]), Perm.INVENTORY_RECEIVE)
+            entry = actions.dispose(
+                actor,
+                lot,
+                method=data["method"],
+                witnesses=witnesses,
+                units=(data["units"] or 0) if container is None else 0,
+                container=container,
+                counterparty_name=data["counterparty_name"],
+                counterparty_address=data["counterparty_address"],
+                counterparty_dea=data["counterparty_dea"],
+                document_number=data["document_number"],
+                reason=data["reason"],
+            )
+            return 201, {"entry": entry.pk}
+
+        try:
+            _once(request, actor, "dispose", effect)
+        except ValidationError as exc:
+            actions.audit_witness_refusal(actor, exc)
+            _apply_errors(form, exc, {"container": "source"})
+        except IdempotencyConflict:
+            form.add_error(None, "This form was already submitted.")
+        else:
+            messages.success(request, "Disposal recorded and witnessed.")
+            return HttpResponseRedirect(reverse("inventory-lot", args=[lot.pk]))
+    context = {
+        "form": form,
+        "lot": lot,
+        "form_token": request.POST.get("form_token") or uuid.uuid4(),
+        "title": f"Dispose of stock from lot {lot.lot_number}",
+        "submit_label": "Record the disposal",
+    }
+    return render(request, "inventory/lot_form.html", context, status=422 if request.method == "POST" else 200)
