@@ -15,7 +15,7 @@ from ketacare.inventory import actions
 from ketacare.inventory.balances import verify_balances
 from ketacare.inventory.models import Container, EntryKind, LedgerEntry, Lot
 from tests.conftest import PASSWORD
-from tests.inventory.conftest import SUPPLIER
+from tests.inventory.conftest import SUPPLIER, witness
 
 D = Decimal
 VIEWERS = {"ada", "ben", "ivy", "aud"}
@@ -250,3 +250,20 @@ def test_wrong_witness_passwords_are_audited_and_stop_after_five(client_for, via
     assert "Too many wrong passwords" in blocked.context["form"].errors["witness_password"][0]
     assert not LedgerEntry.objects.filter(kind=EntryKind.WASTE).exists()
     assert nurse.post(url, waste_form("ivy")).status_code == 302
+
+
+def test_lot_history_query_count_does_not_grow_with_entries(
+    client_for, actors, lot, patient, django_assert_num_queries
+):
+    auditor = client_for("aud")
+    url = reverse("inventory-lot", args=[lot.pk])
+    auditor.get(url)
+    with django_assert_num_queries(13):  # session, user, membership, device, alerts badge, audit row, ...
+        auditor.get(url)
+    vial = actions.administer(actors["ben"], lot, patient, quantity_mg=D("25"), quantity_ml=D("0.5")).container
+    for _ in range(5):
+        actions.administer(actors["ada"], lot, patient, quantity_mg=D("25"), quantity_ml=D("0.5"), container=vial)
+    actions.waste(actors["ben"], vial, quantity_mg=D("350"), quantity_ml=D("7"), witness=witness("ada"))
+    with django_assert_num_queries(13):
+        response = auditor.get(url)
+    assert len(response.context["rows"]) == 8
