@@ -255,3 +255,42 @@ def test_second_run_adds_no_scores_or_alerts() -> None:
     output = seed()
     assert (Response.objects.count(), SafetyAlert.objects.count(), AlertNotification.objects.count()) == before
     assert "added 0 responses and 0 safety alerts" in output
+
+
+def test_seed_demo_puts_patients_at_each_stage_before_treatment() -> None:
+    from ketacare.consents.queries import missing_consents
+    from ketacare.eligibility.models import EligibilityDecision
+    from ketacare.eligibility.queries import eligibility_for_plan
+    from ketacare.plans.models import TreatmentPlan
+    from ketacare.protocols.models import ClinicProtocolVersion
+    from ketacare.screening.models import Intake
+
+    # given / when
+    seed()
+    clinic = Clinic.objects.get(slug=DEMO_CLINIC["slug"])
+
+    # then: the clinic's IV and Spravato protocols are published, with every clinic value set
+    published = ClinicProtocolVersion.objects.filter(clinic=clinic, status="published")
+    assert {v.clinic_protocol.based_on_code for v in published} == {"iv_racemic_ketamine", "spravato_trd"}
+    assert all(v.protocol.ready_for_use for v in published)
+    # intake pending (link sent), submitted awaiting review, and reviewed
+    statuses = set(Intake.objects.filter(clinic=clinic).values_list("status", flat=True))
+    assert statuses == {"sent", "submitted", "reviewed"}
+    # screened with a caution and decided eligible with precautions; not eligible; flagged for review
+    current = EligibilityDecision.objects.filter(clinic=clinic, is_current=True)
+    assert current.filter(decision="eligible_with_precautions").exclude(precautions="").exists()
+    assert current.filter(decision="not_eligible").exclude(reason="").exists()
+    assert current.filter(needs_review=True).count() == 1
+    # every signed plan passes the gates it was signed through, and its dose came from a dated weight
+    signed = TreatmentPlan.objects.filter(clinic=clinic, status="signed").select_related("patient")
+    assert signed.filter(route="iv").exists()
+    assert signed.filter(route="intranasal_esketamine").exists()
+    for plan in signed:
+        assert eligibility_for_plan(plan.patient, plan.route).ok, plan.patient
+        assert missing_consents(plan.patient, plan.route) == [], plan.patient
+        assert plan.signed_by is not None
+        assert plan.dose_final_mg is not None
+        assert plan.route != "iv" or (plan.weight_kg is not None and plan.weighed_on is not None)
+    # the care pathway happened before the first session, not on the day the demo was made
+    assert signed.filter(signed_at__date__lt=timezone.now().date() - datetime.timedelta(days=30)).exists()
+    assert signed.filter(first_session_on__gt=timezone.localdate(timezone=clinic.zone)).exists()

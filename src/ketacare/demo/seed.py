@@ -22,6 +22,7 @@ from ketacare.accounts.models import Membership, User
 from ketacare.accounts.roles import CLINICIAN_ROLES, Role
 from ketacare.clinics.models import Clinic, Location, Resource
 from ketacare.demo.mbc import MBC_PATIENTS, seed_measures
+from ketacare.demo.pathway import seed_pathway
 from ketacare.demo.synthetic import CHICAGO, DENVER, PatientGenerator, Region
 from ketacare.measures.models import AlertStatus, Response, SafetyAlert
 from ketacare.patients.actions import create_patient
@@ -236,6 +237,12 @@ def seed_demo(patients: int = DEMO_PATIENTS, in_treatment: int = MBC_PATIENTS) -
     responses, alerts = seed_measures(clinic, actors, in_treatment)
     report.add("responses", responses)
     report.add("safety alerts", alerts)
+    pathway_actors = {
+        role: _actor(users[role], clinic) for role in (Role.ADMIN, Role.NURSE, Role.PRESCRIBER, Role.FRONT_DESK)
+    }
+    report.add(
+        "patients given intake, screening, consent and plan records", seed_pathway(clinic, pathway_actors, in_treatment)
+    )
     report.care_patients = Response.objects.filter(clinic=clinic).values("patient").distinct().count()
     report.open_alerts = SafetyAlert.objects.filter(clinic=clinic, status=AlertStatus.OPEN).count()
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.test.utils import override_settings
 
 from ketacare.demo.seed import DEMO_PASSWORD, DEMO_PATIENTS, DEMO_URL, seed_demo
 
@@ -18,7 +19,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = seed_demo(patients=options["patients"])
+        # Synthetic patients' addresses: the intake links the demo sends go nowhere (not even the console).
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            report = seed_demo(patients=options["patients"])
         created = ", ".join(f"{count} {what}" for what, count in report.created.items() if count)
         self.stdout.write(
             self.style.SUCCESS(f"Demo clinic: {report.clinic.name} (also {report.other_clinic.name}).")
