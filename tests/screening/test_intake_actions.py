@@ -302,3 +302,14 @@ def test_data_object_names_the_bad_field(values, field):
     with pytest.raises(PydanticError) as exc:
         IntakeData.model_validate(values)
     assert field in data_errors(exc.value)
+
+
+def test_no_benzodiazepine_is_a_zero_load_for_the_screening(patient) -> None:
+    from ketacare.screening.models import Intake
+
+    intake = Intake(clinic=patient.clinic, patient=patient, facts={"takes_benzodiazepine": False})
+    assert intake.screening_facts()["lorazepam_equivalent_mg_per_day"] == 0.0
+    intake.facts = {"takes_benzodiazepine": True}
+    assert "lorazepam_equivalent_mg_per_day" not in intake.screening_facts()  # unknown until staff enter it
+    intake.facts = {"takes_benzodiazepine": False, "lorazepam_equivalent_mg_per_day": 2.0}
+    assert intake.screening_facts()["lorazepam_equivalent_mg_per_day"] == 2.0

@@ -80,6 +80,9 @@ class Intake(models.Model):
             out["systolic_bp_mmhg"] = float(self.systolic_mmhg)
         if "diastolic_bp_mmhg" not in out and self.diastolic_mmhg is not None:
             out["diastolic_bp_mmhg"] = float(self.diastolic_mmhg)
+        # No benzodiazepine at all is a load of zero (the benzodiazepine-load rule needs the number).
+        if out.get("takes_benzodiazepine") is False and "lorazepam_equivalent_mg_per_day" not in out:
+            out["lorazepam_equivalent_mg_per_day"] = 0.0
         return out  # type: ignore[return-value]
 
 

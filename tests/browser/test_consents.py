@@ -13,18 +13,16 @@ import pytest
 from ketacare.consents.models import Consent, ConsentStatus
 from ketacare.patients.models import Patient
 from tests.browser.checks import check_page
-from tests.browser.conftest import browser, browser_available, login_as, new_page  # noqa: F401 - fixtures
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not browser_available(), reason="Chromium not found: browser test skipped"),
 ]
 
 
 def test_patient_signs_by_link_and_prescriber_countersigns(
-    new_page: Callable[[], Any],  # noqa: F811
-    login_as: Callable[[Any, str], None],  # noqa: F811
+    new_page: Callable[[], Any],
+    login_as: Callable[[Any, str], None],
     patient: Patient,
 ) -> None:
     from playwright.sync_api import expect

@@ -13,28 +13,21 @@ import pytest
 from ketacare.plans.models import PlanStatus, TreatmentPlan
 from ketacare.protocols.models import ClinicProtocolVersion, VersionStatus
 from tests.browser.checks import check_page
-from tests.browser.conftest import browser, browser_available, login_as, new_page  # noqa: F401 - fixtures
 from tests.conftest import PASSWORD
+from tests.plans.conftest import gate  # noqa: F401 - fixture
 from tests.protocols.clinic_values import IV_CLINIC_VALUES
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not browser_available(), reason="Chromium not found: browser test skipped"),
 ]
 
 
-@pytest.fixture(autouse=True)
-def _today() -> None:
-    """Real time here (overrides the frozen clock of tests/plans/conftest.py): the browser keeps its own."""
-    return
-
-
 def test_protocol_to_signed_plan(
-    new_page: Callable[[], Any],  # noqa: F811
-    login_as: Callable[[Any, str], None],  # noqa: F811
+    new_page: Callable[[], Any],
+    login_as: Callable[[Any, str], None],
     patient: Any,
-    gate: Any,
+    gate: Any,  # noqa: F811
 ) -> None:
     from playwright.sync_api import expect
 
