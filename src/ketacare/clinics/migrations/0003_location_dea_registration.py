@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinics', '0002_clinic_safety_alert_settings'),
+        ("clinics", "0002_clinic_safety_alert_settings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='location',
-            name='dea_registration',
-            field=models.CharField(blank=True, help_text="The location's DEA number: controlled-substance records are kept per registered location.", max_length=9, verbose_name='DEA registration number'),
+            model_name="location",
+            name="dea_registration",
+            field=models.CharField(
+                blank=True,
+                help_text="The location's DEA number: controlled-substance records are kept per registered location.",
+                max_length=9,
+                verbose_name="DEA registration number",
+            ),
         ),
     ]
