@@ -9,7 +9,6 @@ An optional document (research) may be declined.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
@@ -57,29 +56,7 @@ def sign_by_link(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _date_of_birth(request: HttpRequest, link: PatientLink) -> HttpResponse:
-    error = ""
-    if request.method == "POST" and "date_of_birth" in request.POST:
-        try:
-            dob = datetime.date.fromisoformat(request.POST["date_of_birth"].strip())
-        except ValueError:
-            error = "Enter your date of birth, for example 1985-04-12."
-        else:
-            matched, left = links.check_date_of_birth(link.pk, dob, origin=Origin.of(request, via="link"))
-            if matched:
-                links.mark_verified(request, link)
-                return HttpResponseRedirect(request.path)
-            if left <= 0:
-                return _neutral(request)
-            error = (
-                "That date of birth does not match our records. "
-                f"You can try {left} more time{'s' if left != 1 else ''}."
-            )
-    return render(
-        request,
-        "consents/patient/date_of_birth.html",
-        {"error": error, "value": request.POST.get("date_of_birth", ""), "clinic": link.clinic},
-        status=422 if error else 200,
-    )
+    return links.date_of_birth_gate(request, link, template="consents/patient/date_of_birth.html", neutral=_neutral)
 
 
 @never_cache

@@ -17,12 +17,14 @@ import datetime
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils import timezone
 
 from ketacare.accounts.context import Actor, Origin
@@ -165,3 +167,34 @@ def cancel_open_links(patient: Patient, purpose: LinkPurpose, subject_id: int | 
     return PatientLink.objects.filter(
         patient=patient, purpose=purpose, subject_id=subject_id, completed_at=None, cancelled_at=None
     ).update(cancelled_at=timezone.now())
+
+
+def date_of_birth_gate(
+    request: HttpRequest, link: PatientLink, *, template: str, neutral: Callable[[HttpRequest], HttpResponse]
+) -> HttpResponse:
+    """The page that asks for the date of birth before a link shows anything (GET: the form; POST:
+    the check). A match marks this browser verified and reloads the link; a miss says how many tries
+    are left; the last miss, like any unusable link, gets the domain's `neutral` page."""
+    error = ""
+    if request.method == "POST" and "date_of_birth" in request.POST:
+        try:
+            dob = datetime.date.fromisoformat(request.POST["date_of_birth"].strip())
+        except ValueError:
+            error = "Enter your date of birth, for example 04/12/1985."
+        else:
+            matched, left = check_date_of_birth(link.pk, dob, origin=Origin.of(request, via="link"))
+            if matched:
+                mark_verified(request, link)
+                return HttpResponseRedirect(request.path)
+            if left <= 0:
+                return neutral(request)
+            error = (
+                "That date of birth does not match our records. "
+                f"You can try {left} more time{'s' if left != 1 else ''}."
+            )
+    return render(
+        request,
+        template,
+        {"error": error, "value": request.POST.get("date_of_birth", ""), "clinic": link.clinic},
+        status=422 if error else 200,
+    )

@@ -8,7 +8,6 @@ the same status. The packet is one page in sections, in plain language; the answ
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -51,29 +50,7 @@ def packet(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _date_of_birth(request: HttpRequest, link: PatientLink) -> HttpResponse:
-    error = ""
-    if request.method == "POST" and "date_of_birth" in request.POST:
-        try:
-            dob = datetime.date.fromisoformat(request.POST["date_of_birth"].strip())
-        except ValueError:
-            error = "Enter your date of birth, for example 04/12/1985."
-        else:
-            matched, left = links.check_date_of_birth(link.pk, dob, origin=Origin.of(request, via="link"))
-            if matched:
-                links.mark_verified(request, link)
-                return HttpResponseRedirect(request.path)
-            if left <= 0:
-                return _neutral(request)
-            error = (
-                "That date of birth does not match our records. "
-                f"You can try {left} more time{'s' if left != 1 else ''}."
-            )
-    return render(
-        request,
-        "screening/patient/date_of_birth.html",
-        {"error": error, "value": request.POST.get("date_of_birth", ""), "clinic": link.clinic},
-        status=422 if error else 200,
-    )
+    return links.date_of_birth_gate(request, link, template="screening/patient/date_of_birth.html", neutral=_neutral)
 
 
 def _sections(form: IntakeForm) -> list[dict[str, Any]]:
