@@ -288,3 +288,296 @@ class LedgerEntry(models.Model):
     @property
     def is_correction(self) -> bool:
         return self.corrects_id is not None
+
+
+# --- Counts, discrepancies, theft/loss cases and the record policy (clinical.md section 5) ---------
+
+
+class InventoryInterval(models.TextChoices):
+    BIENNIAL = "biennial", "Biennial: at least every 2 years (federal minimum)"
+    ANNUAL = "annual", "Annual: every year (a stricter state rule, e.g. Iowa)"
+
+
+class OpenedContainerRule(models.TextChoices):
+    ESTIMATE = "estimate", "Estimate allowed for opened containers (federal rule for Schedule III)"
+    QUARTER = "quarter", "Exact, liquids estimable to the nearest quarter container (Iowa-style rule)"
+    EXACT = "exact", "Exact count of every opened container"
+
+
+class InventoryPolicy(models.Model):
+    """How one registrant location keeps its inventory and records (clinical.md section 5).
+
+    One row per location; a location without a row follows the federal defaults
+    (`inventory.policy.policy_for`).
+    """
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    location = models.OneToOneField("clinics.Location", on_delete=models.PROTECT, related_name="inventory_policy")
+    interval = models.CharField(
+        "inventory interval",
+        max_length=10,
+        choices=InventoryInterval.choices,
+        default=InventoryInterval.BIENNIAL,
+        help_text=(
+            "Federal: an initial inventory on the first day of handling, then at least every 2 years; "
+            "a state may require an annual inventory (clinical.md section 5, Inventory)."
+        ),
+    )
+    opened_containers = models.CharField(
+        "opened containers",
+        max_length=10,
+        choices=OpenedContainerRule.choices,
+        default=OpenedContainerRule.ESTIMATE,
+        help_text=(
+            "Federal: an estimated count is allowed for opened Schedule III containers unless the container "
+            "holds more than 1,000 tablets or capsules; Iowa requires exact counts, liquids to the nearest "
+            "quarter container (clinical.md section 5, Inventory)."
+        ),
+    )
+    retention_years = models.PositiveSmallIntegerField(
+        "record retention (years)",
+        default=2,
+        help_text=(
+            "At least 2 years from the date of the record; a state may require longer, e.g. 5 "
+            "(clinical.md section 5, Retention)."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "inventory policies"
+        constraints = [
+            models.CheckConstraint(condition=Q(retention_years__gte=2), name="inventory_policy_retention_min_2"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Inventory policy of location {self.location_id}"
+
+
+class CountKind(models.TextChoices):
+    SHIFT = "shift", "Shift count"
+    DAILY = "daily", "Daily count"
+    INITIAL = "initial", "Initial inventory"
+    PERIODIC = "periodic", "Biennial or annual inventory"
+
+
+class ImmutableQuerySet(models.QuerySet[Any]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise LedgerImmutableError("A signed count is never changed.")
+
+    def delete(self) -> NoReturn:  # type: ignore[override]
+        raise LedgerImmutableError("A signed count is never deleted.")
+
+
+class _Immutable(models.Model):
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise LedgerImmutableError("A signed count is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise LedgerImmutableError("A signed count is never deleted.")
+
+
+class StockCount(_Immutable):
+    """A count of a location's stock by two people, signed when recorded and never changed after.
+
+    Each line keeps the ledger's derived balance at that moment (the snapshot) beside what was counted.
+    """
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey("clinics.Location", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=CountKind.choices)
+    counted_at = models.DateTimeField()
+    counted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    counted_by_label = models.CharField(max_length=250)
+    witness = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    witness_label = models.CharField(max_length=250)
+    opened_rule = models.CharField(
+        max_length=10, choices=OpenedContainerRule.choices, help_text="The location's rule when counted."
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-counted_at", "-id"]
+        indexes = [models.Index(fields=["location", "counted_at"], name="inventory_count_location_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class CountLine(_Immutable):
+    """One lot's sealed containers, or one opened vial's mL, as counted and as the ledger said."""
+
+    count = models.ForeignKey(StockCount, on_delete=models.PROTECT, related_name="lines")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="+")
+    container = models.ForeignKey(Container, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    expected_units = models.IntegerField(default=0)
+    counted_units = models.IntegerField(default=0)
+    expected_ml = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    counted_ml = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    estimated = models.BooleanField(default=False)
+    is_variance = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["lot_id", "container_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(counted_units__gte=0), name="inventory_countline_units_not_negative"),
+            models.CheckConstraint(condition=Q(counted_ml__gte=0), name="inventory_countline_ml_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Count line #{self.pk}"
+
+    @property
+    def variance_units(self) -> int:
+        return self.counted_units - self.expected_units
+
+    @property
+    def variance_ml(self) -> Decimal:
+        return Decimal(self.counted_ml) - Decimal(self.expected_ml)
+
+
+class RootCause(models.TextChoices):
+    COUNTING_ERROR = "counting_error", "Counting error (recount agrees with the ledger)"
+    RECORDING_ERROR = "recording_error", "Recording error (an entry missing or wrong)"
+    UNRECORDED_WASTE = "unrecorded_waste", "Waste or spill not recorded at the time"
+    MEASUREMENT = "measurement", "Measurement (overfill, draw-up loss)"
+    THEFT_OR_LOSS = "theft_or_loss", "Theft or significant loss"
+    OTHER = "other", "Other (explain in the finding)"
+
+
+class Discrepancy(models.Model):
+    """A count line that did not match the ledger: open until investigated and closed with a finding."""
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey("clinics.Location", on_delete=models.PROTECT, related_name="+")
+    line = models.OneToOneField(CountLine, on_delete=models.PROTECT, related_name="discrepancy")
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_by_label = models.CharField(max_length=250, blank=True)
+    finding = models.TextField(blank=True)
+    root_cause = models.CharField(max_length=20, choices=RootCause.choices, blank=True)
+    adjustment = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancy"
+    )
+    loss_case = models.ForeignKey(
+        "LossCase", on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies"
+    )
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        verbose_name_plural = "discrepancies"
+        indexes = [
+            models.Index(fields=["location"], condition=Q(closed_at__isnull=True), name="inventory_discrepancy_open")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | (~Q(finding="") & ~Q(root_cause="")),
+                name="inventory_discrepancy_closed_has_finding",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Discrepancy #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class LossKind(models.TextChoices):
+    THEFT = "theft", "Theft"
+    SIGNIFICANT_LOSS = "significant_loss", "Significant loss"
+    BREAKAGE = "breakage", "Breakage or spillage, non-recoverable (not a loss)"
+
+
+class LossCase(models.Model):
+    """A theft or significant loss (two DEA deadlines), or a non-recoverable breakage or spillage
+    (not a loss: documented and signed by the two people who witnessed it). clinical.md section 5."""
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey("clinics.Location", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=LossKind.choices)
+    discovered_at = models.DateTimeField()
+    description = models.TextField()
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    quantity_units = models.IntegerField(default=0, help_text="Sealed containers (vials or devices).")
+    quantity_ml = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    quantity_mg = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    notice_due = models.DateField(null=True, blank=True, help_text="Written notice to the DEA Field Division.")
+    form_106_due = models.DateField(null=True, blank=True, help_text="DEA Form 106, filed electronically.")
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_by_label = models.CharField(max_length=250)
+    witness = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    second_witness = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-discovered_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="breakage") | (Q(witness__isnull=False) & Q(second_witness__isnull=False)),
+                name="inventory_breakage_two_witnesses",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="breakage") | (Q(notice_due__isnull=False) & Q(form_106_due__isnull=False)),
+                name="inventory_loss_has_deadlines",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} case #{self.pk}"
+
+    @property
+    def is_reportable(self) -> bool:
+        return self.kind != LossKind.BREAKAGE
+
+
+class FilingKind(models.TextChoices):
+    DEA_NOTICE = "dea_notice", "Written notice to the DEA Field Division"
+    FORM_106 = "form_106", "DEA Form 106"
+
+
+class FilingMethod(models.TextChoices):
+    EMAIL = "email", "Email"
+    FAX = "fax", "Fax"
+    LETTER = "letter", "Letter"
+    DEA_ONLINE = "dea_online", "DEA Diversion online form"
+
+
+class LossFiling(models.Model):
+    """What was filed for a loss case: closes that deadline."""
+
+    case = models.ForeignKey(LossCase, on_delete=models.PROTECT, related_name="filings")
+    kind = models.CharField(max_length=12, choices=FilingKind.choices)
+    filed_on = models.DateField()
+    method = models.CharField(max_length=12, choices=FilingMethod.choices)
+    reference = models.CharField(max_length=100, help_text="Confirmation or reference number.")
+    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    filed_by_label = models.CharField(max_length=250)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["case", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind"], name="inventory_filing_one_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for case {self.case_id}"
