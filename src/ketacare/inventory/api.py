@@ -281,3 +281,6 @@ def create_entry(
     except actions.WitnessRefused as exc:
         actions.audit_witness_refusal(actor, exc)  # after the rollback, so the refusal is kept and counted
         raise
+
+
+router.add_router("", "ketacare.inventory.report_api.report_router")

@@ -1,6 +1,6 @@
 """/inventory/: the Schedule III stock and ledger pages."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from ketacare.inventory import views
 
@@ -13,4 +13,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("lots/<int:lot_id>/transfer/", views.transfer, name="inventory-transfer"),
     path("lots/<int:lot_id>/dispose/", views.dispose, name="inventory-dispose"),
     path("entries/<int:entry_id>/correct/", views.correct, name="inventory-correct"),
+    path("reports/", include("ketacare.inventory.report_urls")),
 ]

@@ -1,0 +1,714 @@
+"""The Schedule III record of a registrant location for a period, and the history of one lot
+(issue #6; clinical.md section 5: receipt, administration and disposal records, "readily
+retrievable" Schedule III records kept per registered location).
+
+    schedule_report(location, date_from, date_to) -> ScheduleReport
+    report_csv(report) -> str            report_pdf(report) -> bytes       report_html(report) -> str
+    lot_history(lot) -> LotHistory
+    lot_history_csv(history) -> str      lot_history_pdf(history) -> bytes lot_history_html(history) -> str
+    period_bounds(zone, date_from, date_to) -> (start, end)   last_month(today) -> (first, last)
+    check_period(date_from, date_to, today)   (ValidationError naming date_from or date_to)
+
+Quantities on hand are in mL (sealed containers x their volume plus what is left in opened vials)
+and mg (mL x concentration); a nasal device is 0.2 mL holding 28 mg, and the sealed-unit column
+counts devices. Every entry changes what a lot holds by `sealed_delta x volume + ml_delta`, so:
+
+    opening + receipts + transfers in + adjustments - administered - wasted - disposed - transfers out
+    = closing
+
+per lot and in total, corrections netting out inside their kind (their quantities are negative).
+The closing balance is the lot's running balance (`Lot.sealed_units` and its vials'
+`remaining_ml`, which `balances.verify_balances` proves equal to a replay of the ledger) less
+whatever was recorded from the end of the period on; the opening is the closing less the period's
+own entries. Only the period and the entries after it are read, so a one-month report costs the
+same after five years of history (bench/ledger.py times it).
+
+Counts (the biennial or annual inventory, shift counts) are not a model yet: when they are, they
+join the record in `ScheduleReport.counts` (see `_counts`), and the CSV and PDF show a "Counts"
+section when it holds anything.
+
+The CSV guards every cell against spreadsheet formula injection as the audit export does; the PDF
+is made by WeasyPrint (loaded only when a PDF is made) from `inventory/reports/*.html`, with no base
+URL and a fetcher that refuses everything, so nothing outside the template reaches the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, Sum
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from ketacare.clinics.models import Location
+from ketacare.inventory.models import Container, EntryKind, LedgerEntry, Lot, Product
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+
+# Kinds that bring stock in (+) and take it out (-); an adjustment carries its own sign.
+INCOMING = (EntryKind.RECEIPT, EntryKind.TRANSFER_IN)
+OUTGOING = (EntryKind.ADMINISTRATION, EntryKind.WASTE, EntryKind.DISPOSAL, EntryKind.TRANSFER_OUT)
+KIND_ORDER = [
+    EntryKind.RECEIPT,
+    EntryKind.TRANSFER_IN,
+    EntryKind.ADMINISTRATION,
+    EntryKind.WASTE,
+    EntryKind.DISPOSAL,
+    EntryKind.TRANSFER_OUT,
+    EntryKind.ADJUSTMENT,
+]
+KIND_SIGN: dict[str, int] = {
+    **{str(k): 1 for k in INCOMING},
+    **{str(k): -1 for k in OUTGOING},
+    str(EntryKind.ADJUSTMENT): 1,
+}
+
+
+def kind_sign(kind: str) -> int:
+    """+1 for a kind that adds to stock (an adjustment: its quantity is signed), -1 for one that removes."""
+    return KIND_SIGN[kind]
+
+
+# --- periods ------------------------------------------------------------------------------------
+
+
+def period_bounds(
+    zone: ZoneInfo, date_from: datetime.date, date_to: datetime.date
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """[start, end): midnight starting `date_from` to midnight after `date_to`, in the clinic's zone."""
+    start = datetime.datetime.combine(date_from, datetime.time.min, zone)
+    end = datetime.datetime.combine(date_to + datetime.timedelta(days=1), datetime.time.min, zone)
+    return start, end
+
+
+def last_month(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The calendar month before `today`'s: (first day, last day)."""
+    last = today.replace(day=1) - datetime.timedelta(days=1)
+    return last.replace(day=1), last
+
+
+MAX_PERIOD_DAYS = 731  # two years: the federal retention period (clinical.md section 5)
+
+
+def check_period(date_from: datetime.date, date_to: datetime.date, today: datetime.date) -> None:
+    """Refuse a period that ends before it starts, ends after today or spans more than two years."""
+    if date_to < date_from:
+        raise ValidationError({"date_to": "The period must end on or after its first day."})
+    if date_to > today:
+        raise ValidationError({"date_to": f"The period cannot end after today ({today:%Y-%m-%d})."})
+    if (date_to - date_from).days >= MAX_PERIOD_DAYS:
+        raise ValidationError({"date_from": "Choose a period of at most two years."})
+
+
+# --- the period record --------------------------------------------------------------------------
+
+
+@dataclass
+class Quantity:
+    """An amount of one product: sealed containers, mL and mg (mg derived from mL)."""
+
+    units: int = 0
+    ml: Decimal = ZERO
+    mg: Decimal = ZERO
+
+    def add(self, units: int, ml: Decimal, mg: Decimal) -> None:
+        self.units += units
+        self.ml += ml
+        self.mg += mg
+
+    def plus(self, other: Quantity, sign: int = 1) -> Quantity:
+        return Quantity(self.units + sign * other.units, self.ml + sign * other.ml, self.mg + sign * other.mg)
+
+
+@dataclass
+class LotLine:
+    """One lot in the period: opening, totals by kind (signed as recorded), closing."""
+
+    lot: Lot
+    opening: Quantity
+    closing: Quantity
+    by_kind: dict[str, Quantity] = field(default_factory=dict)
+    entries: int = 0
+
+    @property
+    def product(self) -> Product:
+        return self.lot.product
+
+    def kind(self, kind: str) -> Quantity:
+        return self.by_kind.get(kind, Quantity())
+
+    @property
+    def received(self) -> Quantity:
+        return self.kind(EntryKind.RECEIPT).plus(self.kind(EntryKind.TRANSFER_IN))
+
+    @property
+    def removed(self) -> Quantity:
+        total = Quantity()
+        for kind in OUTGOING:
+            total = total.plus(self.kind(kind))
+        return total
+
+    @property
+    def adjusted(self) -> Quantity:
+        return self.kind(EntryKind.ADJUSTMENT)
+
+    @property
+    def expected_closing_ml(self) -> Decimal:
+        """opening + in - out, in mL (equals `closing.ml` when the record reconciles)."""
+        return self.opening.ml + self.received.ml + self.adjusted.ml - self.removed.ml
+
+    @property
+    def reconciles(self) -> bool:
+        return self.expected_closing_ml == self.closing.ml
+
+    @property
+    def totals(self) -> dict[str, Quantity]:
+        """Every kind's total (zero when none), by kind value: for templates."""
+        return {kind.value: self.kind(kind) for kind in KIND_ORDER}
+
+
+@dataclass
+class KindTotal:
+    kind: str
+    label: str
+    entries: int
+    units: int
+    ml: Decimal
+    mg: Decimal
+
+    @property
+    def sign(self) -> int:
+        return kind_sign(self.kind)
+
+
+@dataclass
+class ScheduleReport:
+    location: Location
+    date_from: datetime.date
+    date_to: datetime.date
+    start: datetime.datetime
+    end: datetime.datetime
+    lines: list[LotLine]
+    entries: list[LedgerEntry]
+    totals: list[KindTotal]
+    generated_at: datetime.datetime
+    counts: list[Any] = field(default_factory=list)  # see `_counts`
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.location.clinic.zone
+
+    @property
+    def opening_mg(self) -> Decimal:
+        return sum((line.opening.mg for line in self.lines), ZERO)
+
+    @property
+    def closing_mg(self) -> Decimal:
+        return sum((line.closing.mg for line in self.lines), ZERO)
+
+    @property
+    def in_mg(self) -> Decimal:
+        return sum((t.mg for t in self.totals if t.kind in INCOMING), ZERO)
+
+    @property
+    def out_mg(self) -> Decimal:
+        return sum((t.mg for t in self.totals if t.kind in OUTGOING), ZERO)
+
+    @property
+    def adjusted_mg(self) -> Decimal:
+        return sum((t.mg for t in self.totals if t.kind == EntryKind.ADJUSTMENT), ZERO)
+
+    @property
+    def reconciles(self) -> bool:
+        return all(line.reconciles for line in self.lines)
+
+    def sections(self) -> list[tuple[str, str, list[LedgerEntry]]]:
+        """(kind, heading, entries) in the order of the record, for the PDF."""
+        grouped: dict[str, list[LedgerEntry]] = defaultdict(list)
+        for entry in self.entries:
+            key = "transfer" if entry.kind in (EntryKind.TRANSFER_IN, EntryKind.TRANSFER_OUT) else entry.kind
+            grouped[key].append(entry)
+        headings = [
+            (EntryKind.RECEIPT.value, "Receipts"),
+            (EntryKind.ADMINISTRATION.value, "Administrations"),
+            (EntryKind.WASTE.value, "Waste of dose remainders (witnessed)"),
+            (EntryKind.DISPOSAL.value, "Disposals"),
+            ("transfer", "Transfers between registered locations"),
+            (EntryKind.ADJUSTMENT.value, "Adjustments"),
+        ]
+        return [(key, heading, grouped.get(key, [])) for key, heading in headings]
+
+    @property
+    def corrections(self) -> list[LedgerEntry]:
+        return [e for e in self.entries if e.corrects_id is not None]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Totals for the API (JSON): location, period, per-kind totals, per-lot balances."""
+        loc = self.location
+        return {
+            "location": {
+                "id": loc.pk,
+                "name": loc.name,
+                "address": location_address(loc),
+                "dea_registration": loc.dea_registration,
+            },
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "entries": len(self.entries),
+            "reconciles": self.reconciles,
+            "opening_mg": self.opening_mg,
+            "in_mg": self.in_mg,
+            "out_mg": self.out_mg,
+            "adjusted_mg": self.adjusted_mg,
+            "closing_mg": self.closing_mg,
+            "totals": [
+                {"kind": t.kind, "entries": t.entries, "units": t.units, "ml": t.ml, "mg": t.mg} for t in self.totals
+            ],
+            "lots": [
+                {
+                    "lot_id": line.lot.pk,
+                    "lot_number": line.lot.lot_number,
+                    "expiry_date": line.lot.expiry_date,
+                    "product_id": line.product.pk,
+                    "product": str(line.product),
+                    "ndc": line.product.ndc,
+                    "opening": _q(line.opening),
+                    "closing": _q(line.closing),
+                    "by_kind": {kind: _q(q) for kind, q in line.by_kind.items()},
+                }
+                for line in self.lines
+            ],
+        }
+
+
+def _q(q: Quantity) -> dict[str, Any]:
+    return {"units": q.units, "ml": q.ml, "mg": q.mg}
+
+
+def location_address(location: Location) -> str:
+    parts = [location.address_line1, location.address_line2, location.city]
+    tail = " ".join(p for p in (location.state, location.postal_code) if p)
+    return ", ".join(p for p in [*parts, tail] if p)
+
+
+def _on_hand(product: Product, sealed: int, ml: Decimal) -> Quantity:
+    """sealed containers and total mL on hand -> Quantity (mg from the concentration)."""
+    return Quantity(sealed, ml, (ml * product.concentration_mg_per_ml).quantize(CENT))
+
+
+def _ml(value: Any) -> Decimal:
+    # Quantized: SQLite sums decimals as floats (PostgreSQL sums them exactly).
+    return Decimal(str(value or 0)).quantize(CENT)
+
+
+def schedule_report(location: Location, date_from: datetime.date, date_to: datetime.date) -> ScheduleReport:
+    """The Schedule III record of `location` from `date_from` to `date_to` (inclusive, clinic dates)."""
+    zone = location.clinic.zone
+    start, end = period_bounds(zone, date_from, date_to)
+    entries_here = LedgerEntry.objects.filter(location=location)
+    # Running balances now, per lot: sealed containers and mL left in opened vials.
+    lots_now = dict(Lot.objects.filter(location=location).exclude(sealed_units=0).values_list("pk", "sealed_units"))
+    open_now = {
+        r["lot_id"]: _ml(r["ml"])
+        for r in Container.objects.filter(lot__location=location, remaining_ml__gt=0)
+        .values("lot_id")
+        .annotate(ml=Sum("remaining_ml"))
+    }
+    # What was recorded from the start of the period on: in the period, and after it.
+    moved = (
+        entries_here.filter(occurred_at__gte=start)
+        .values("lot_id")
+        .annotate(
+            sealed=Sum("sealed_delta", filter=Q(occurred_at__lt=end)),
+            ml=Sum("ml_delta", filter=Q(occurred_at__lt=end)),
+            sealed_after=Sum("sealed_delta", filter=Q(occurred_at__gte=end)),
+            ml_after=Sum("ml_delta", filter=Q(occurred_at__gte=end)),
+        )
+    )
+    during: dict[int, tuple[int, Decimal]] = {}
+    after: dict[int, tuple[int, Decimal]] = {}
+    for row in moved:
+        during[row["lot_id"]] = (int(row["sealed"] or 0), _ml(row["ml"]))
+        after[row["lot_id"]] = (int(row["sealed_after"] or 0), _ml(row["ml_after"]))
+    summary = (
+        entries_here.filter(occurred_at__gte=start, occurred_at__lt=end)
+        .values("lot_id", "kind")
+        .annotate(units=Sum("quantity_units"), ml=Sum("quantity_ml"), mg=Sum("quantity_mg"))
+    )
+    by_lot_kind: dict[int, dict[str, Quantity]] = defaultdict(dict)
+    counts_by_lot: dict[int, int] = defaultdict(int)
+    for row in summary:
+        by_lot_kind[row["lot_id"]][row["kind"]] = Quantity(int(row["units"] or 0), _ml(row["ml"]), _ml(row["mg"]))
+    entries = list(
+        entries_here.filter(occurred_at__gte=start, occurred_at__lt=end)
+        .select_related(
+            "lot", "lot__product", "patient", "actor", "witness", "second_witness", "peer_location", "container"
+        )
+        .order_by("occurred_at", "id")
+    )
+    for entry in entries:
+        counts_by_lot[entry.lot_id] += 1
+    lot_ids = set(lots_now) | set(open_now) | set(during) | set(after)
+    lots = {lot.pk: lot for lot in Lot.objects.filter(pk__in=lot_ids).select_related("product")}
+    lines: list[LotLine] = []
+    for lot_id, lot in lots.items():
+        product = lot.product
+        volume = Decimal(product.container_volume_ml)
+        sealed_now, ml_open_now = lots_now.get(lot_id, 0), open_now.get(lot_id, ZERO)
+        sealed_after, ml_after = after.get(lot_id, (0, ZERO))
+        sealed_during, ml_during = during.get(lot_id, (0, ZERO))
+        # Total mL on hand = sealed x volume + mL in opened vials.
+        closing_sealed = sealed_now - sealed_after
+        closing_ml = Decimal(sealed_now) * volume + ml_open_now - (Decimal(sealed_after) * volume + ml_after)
+        opening_sealed = closing_sealed - sealed_during
+        opening_ml = closing_ml - (Decimal(sealed_during) * volume + ml_during)
+        opening, closing = _on_hand(product, opening_sealed, opening_ml), _on_hand(product, closing_sealed, closing_ml)
+        if not (opening.ml or closing.ml or counts_by_lot.get(lot_id)):
+            continue
+        lines.append(LotLine(lot, opening, closing, by_lot_kind.get(lot_id, {}), counts_by_lot.get(lot_id, 0)))
+    lines.sort(key=lambda line: (line.product.substance, line.product.name, line.product.ndc, line.lot.lot_number))
+    totals = []
+    for kind in KIND_ORDER:
+        quantities = [line.by_kind[kind] for line in lines if kind in line.by_kind]
+        entries_of_kind = sum(1 for e in entries if e.kind == kind)
+        if not entries_of_kind:
+            continue
+        totals.append(
+            KindTotal(
+                kind.value,
+                kind.label,
+                entries_of_kind,
+                sum(q.units for q in quantities),
+                sum((q.ml for q in quantities), ZERO),
+                sum((q.mg for q in quantities), ZERO),
+            )
+        )
+    return ScheduleReport(
+        location=location,
+        date_from=date_from,
+        date_to=date_to,
+        start=start,
+        end=end,
+        lines=lines,
+        entries=entries,
+        totals=totals,
+        generated_at=timezone.now(),
+        counts=_counts(location, start, end),
+    )
+
+
+def _counts(location: Location, start: datetime.datetime, end: datetime.datetime) -> list[Any]:
+    """EXTENSION POINT: the counts of the period (initial, biennial or annual inventory, shift counts),
+    once the counts model lands in `inventory.models`. Until then the ledger holds no counts, so the
+    record has none: this returns an empty list and the CSV and PDF leave the section out."""
+    return []
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+# Spreadsheet formula injection (OWASP "CSV Injection"): a cell starting with one of these is read as
+# a formula. Every text cell is guarded (names, addresses, reasons and lot numbers are typed by
+# someone); numbers are written by us and may be negative (corrections), so they stay numbers.
+_FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+
+
+def csv_safe(value: Any) -> str:
+    if isinstance(value, (Decimal, int)) and not isinstance(value, bool):
+        return str(value)
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
+
+
+def _local(value: datetime.datetime | None, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def patient_address(entry: LedgerEntry) -> str:
+    patient = entry.patient
+    if patient is None:
+        return ""
+    tail = " ".join(p for p in (patient.state, patient.postal_code) if p)
+    return ", ".join(p for p in (patient.address_line1, patient.address_line2, patient.city, tail) if p)
+
+
+def _person(user: Any) -> str:
+    return user.display_name if user is not None else ""
+
+
+def counterparty(entry: LedgerEntry) -> str:
+    """Supplier (receipt), reverse distributor (disposal) or the other location (transfer)."""
+    if entry.peer_location is not None:
+        direction = "to" if entry.kind == EntryKind.TRANSFER_OUT else "from"
+        return f"{direction} {entry.peer_location.name} (DEA {entry.peer_location.dea_registration})"
+    return entry.counterparty_name
+
+
+ENTRY_COLUMNS = [
+    "entry_id",
+    "date_time",
+    "kind",
+    "correction_of",
+    "product",
+    "ndc",
+    "lot",
+    "expiry",
+    "vial",
+    "containers",
+    "ml",
+    "mg",
+    "patient",
+    "patient_address",
+    "counterparty",
+    "counterparty_address",
+    "counterparty_dea",
+    "document",
+    "received_on",
+    "disposal_method",
+    "recorded_by",
+    "witness",
+    "second_witness",
+    "reason",
+]
+
+
+def _entry_row(entry: LedgerEntry, zone: ZoneInfo) -> list[Any]:
+    product = entry.lot.product
+    return [
+        entry.pk,
+        _local(entry.occurred_at, zone),
+        entry.get_kind_display(),
+        entry.corrects_id or "",
+        str(product),
+        product.ndc,
+        entry.lot.lot_number,
+        entry.lot.expiry_date.isoformat(),
+        entry.container.number if entry.container is not None else "",
+        entry.quantity_units,
+        entry.quantity_ml,
+        entry.quantity_mg,
+        entry.patient.legal_name if entry.patient is not None else "",
+        patient_address(entry),
+        counterparty(entry),
+        entry.counterparty_address,
+        entry.counterparty_dea,
+        entry.document_number,
+        entry.received_on.isoformat() if entry.received_on else "",
+        entry.get_disposal_method_display() if entry.disposal_method else "",
+        entry.actor_label,
+        _person(entry.witness),
+        _person(entry.second_witness),
+        entry.reason,
+    ]
+
+
+def _write(rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([csv_safe(cell) for cell in row])
+    return buffer.getvalue()
+
+
+def _header(report_title: str, location: Location, period: str, generated: datetime.datetime) -> list[list[Any]]:
+    clinic = location.clinic
+    return [
+        [report_title],
+        ["Registrant", clinic.name],
+        ["Location", location.name],
+        ["Address", location_address(location)],
+        ["DEA registration", location.dea_registration],
+        ["Period", period],
+        ["Generated", _local(generated, clinic.zone) + f" {clinic.time_zone}"],
+        [],
+    ]
+
+
+BALANCE_COLUMNS = [
+    "product",
+    "ndc",
+    "lot",
+    "expiry",
+    "opening_containers",
+    "opening_ml",
+    "opening_mg",
+    *[f"{kind.value}_mg" for kind in KIND_ORDER],
+    "closing_containers",
+    "closing_ml",
+    "closing_mg",
+]
+
+
+def report_rows(report: ScheduleReport) -> list[list[Any]]:
+    """The CSV as rows (before guarding): header block, every entry, per-lot balances, totals by kind."""
+    zone = report.zone
+    period = f"{report.date_from.isoformat()} to {report.date_to.isoformat()}"
+    rows = _header("Schedule III controlled-substance record", report.location, period, report.generated_at)
+    rows.append(["Entries"])
+    rows.append(ENTRY_COLUMNS)
+    rows.extend(_entry_row(entry, zone) for entry in report.entries)
+    rows.append([])
+    rows.append(["Balances by lot (opening + in - out = closing)"])
+    rows.append(BALANCE_COLUMNS)
+    for line in report.lines:
+        rows.append(
+            [
+                str(line.product),
+                line.product.ndc,
+                line.lot.lot_number,
+                line.lot.expiry_date.isoformat(),
+                line.opening.units,
+                line.opening.ml,
+                line.opening.mg,
+                *[line.kind(kind).mg for kind in KIND_ORDER],
+                line.closing.units,
+                line.closing.ml,
+                line.closing.mg,
+            ]
+        )
+    rows.append([])
+    rows.append(["Totals by kind"])
+    rows.append(["kind", "entries", "containers", "ml", "mg"])
+    rows.extend([t.label, t.entries, t.units, t.ml, t.mg] for t in report.totals)
+    rows.append(["Opening (mg)", report.opening_mg])
+    rows.append(["In (mg)", report.in_mg])
+    rows.append(["Out (mg)", report.out_mg])
+    rows.append(["Adjusted (mg)", report.adjusted_mg])
+    rows.append(["Closing (mg)", report.closing_mg])
+    if report.counts:  # pragma: no cover - no counts model yet (see `_counts`)
+        rows.append([])
+        rows.append(["Counts"])
+        rows.extend([str(count)] for count in report.counts)
+    return rows
+
+
+def report_csv(report: ScheduleReport) -> str:
+    return _write(report_rows(report))
+
+
+# --- per-lot history ----------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryLine:
+    entry: LedgerEntry
+    sealed: int
+    ml: Decimal
+    mg: Decimal
+
+
+@dataclass
+class LotHistory:
+    lot: Lot
+    lines: list[HistoryLine]
+    generated_at: datetime.datetime
+
+    @property
+    def location(self) -> Location:
+        return self.lot.location
+
+    @property
+    def product(self) -> Product:
+        return self.lot.product
+
+
+def lot_history(lot: Lot) -> LotHistory:
+    """Every entry of the lot, oldest first, with the running balance after it."""
+    product = lot.product
+    volume = Decimal(product.container_volume_ml)
+    entries = (
+        LedgerEntry.objects.filter(lot=lot)
+        .select_related("patient", "actor", "witness", "second_witness", "container", "peer_location", "lot")
+        .order_by("occurred_at", "id")
+    )
+    lines, sealed, ml = [], 0, ZERO
+    for entry in entries:
+        entry.lot = lot  # the lot (with its product and location) the caller loaded
+        sealed += entry.sealed_delta
+        ml += Decimal(entry.sealed_delta) * volume + entry.ml_delta
+        lines.append(HistoryLine(entry, sealed, ml, (ml * product.concentration_mg_per_ml).quantize(CENT)))
+    return LotHistory(lot, lines, timezone.now())
+
+
+HISTORY_COLUMNS = [*ENTRY_COLUMNS, "balance_containers", "balance_ml", "balance_mg"]
+
+
+def lot_history_rows(history: LotHistory) -> list[list[Any]]:
+    lot, zone = history.lot, history.location.clinic.zone
+    rows = _header(
+        f"Lot history: {lot.product} lot {lot.lot_number} (NDC {lot.product.ndc}, expires {lot.expiry_date})",
+        history.location,
+        "all entries",
+        history.generated_at,
+    )
+    rows.append(HISTORY_COLUMNS)
+    for line in history.lines:
+        rows.append([*_entry_row(line.entry, zone), line.sealed, line.ml, line.mg])
+    return rows
+
+
+def lot_history_csv(history: LotHistory) -> str:
+    return _write(lot_history_rows(history))
+
+
+# --- PDF ----------------------------------------------------------------------------------------
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> NoReturn:
+    raise ValueError(f"The inventory report loads nothing from outside ({url}).")
+
+
+def _pdf(html: str) -> bytes:
+    # Imported here: WeasyPrint (Pango, fonts) takes seconds to load, and only a download needs it.
+    from weasyprint import HTML  # type: ignore[import-untyped]
+
+    data: bytes = HTML(string=html, base_url=None, url_fetcher=_no_fetch).write_pdf()
+    return data
+
+
+def report_html(report: ScheduleReport) -> str:
+    """The HTML the PDF is made from (tests read it; the PDF is made from exactly this)."""
+    with timezone.override(report.zone):
+        return render_to_string(
+            "inventory/reports/schedule_pdf.html",
+            {
+                "report": report,
+                "location": report.location,
+                "clinic": report.location.clinic,
+                "address": location_address(report.location),
+                "kinds": EntryKind,
+            },
+        )
+
+
+def report_pdf(report: ScheduleReport) -> bytes:
+    return _pdf(report_html(report))
+
+
+def lot_history_html(history: LotHistory) -> str:
+    with timezone.override(history.location.clinic.zone):
+        return render_to_string(
+            "inventory/reports/lot_pdf.html",
+            {
+                "history": history,
+                "lot": history.lot,
+                "product": history.product,
+                "location": history.location,
+                "clinic": history.location.clinic,
+                "address": location_address(history.location),
+                "kinds": EntryKind,
+            },
+        )
+
+
+def lot_history_pdf(history: LotHistory) -> bytes:
+    return _pdf(lot_history_html(history))
