@@ -258,6 +258,10 @@ class Deadline:
         return not self.done and self.days_left < 0
 
     @property
+    def overdue_days(self) -> int:
+        return max(-self.days_left, 0) if not self.done else 0
+
+    @property
     def status(self) -> str:
         if self.done:
             return "filed"

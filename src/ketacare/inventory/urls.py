@@ -14,4 +14,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("lots/<int:lot_id>/dispose/", views.dispose, name="inventory-dispose"),
     path("entries/<int:entry_id>/correct/", views.correct, name="inventory-correct"),
     path("reports/", include("ketacare.inventory.report_urls")),
+    path("", include("ketacare.inventory.count_urls")),
 ]
