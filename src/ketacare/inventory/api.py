@@ -284,3 +284,4 @@ def create_entry(
 
 
 router.add_router("", "ketacare.inventory.report_api.report_router")
+router.add_router("", "ketacare.inventory.count_api.count_router")
