@@ -69,3 +69,23 @@ def test_database_refuses_retention_below_two(location):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         InventoryPolicy.objects.create(clinic=location.clinic, location=location, retention_years=1)
+
+
+def test_admin_edits_the_policy_and_the_change_is_audited(client, location, django_user_model):
+    from django.urls import reverse
+
+    superuser = django_user_model.objects.create_superuser(email="root@example.org", password="x-very-long-1")
+    client.force_login(superuser)
+    add = reverse("admin:inventory_inventorypolicy_add")
+    bad = client.post(
+        add, {"location": location.pk, "interval": "annual", "opened_containers": "exact", "retention_years": 1}
+    )
+    assert bad.status_code == 200  # the form again, with the error
+    assert not InventoryPolicy.objects.exists()
+    response = client.post(
+        add, {"location": location.pk, "interval": "annual", "opened_containers": "exact", "retention_years": 5}
+    )
+    assert response.status_code == 302
+    policy = InventoryPolicy.objects.get()
+    assert (policy.clinic_id, policy.updated_by) == (location.clinic_id, superuser)
+    assert AuditEvent.objects.get(event_type="inventory_policy.saved").detail["via"] == "admin"
