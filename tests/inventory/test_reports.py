@@ -12,10 +12,11 @@ import pytest
 import time_machine
 from pypdf import PdfReader
 
-from ketacare.inventory import actions, reports
+from ketacare.inventory import actions, reconciliation, reports
 from ketacare.inventory.balances import recompute_balances, verify_balances
-from ketacare.inventory.models import DisposalMethod, EntryKind, LedgerEntry, Lot
+from ketacare.inventory.models import CountKind, DisposalMethod, EntryKind, LedgerEntry, Lot
 from ketacare.inventory.queries import period_summary
+from ketacare.inventory.reconciliation import count_sheet
 from tests.inventory.conftest import receive, witness
 
 CHICAGO = datetime.timezone(datetime.timedelta(hours=-5))
@@ -62,6 +63,14 @@ def ledger(actors, location, second_location, ketamine_50, spravato, make_patien
         actions.transfer(ivy, lot, second_location, units=1, reason="Oak shortage")
         actions.adjust(ivy, lot, reason="Vial found behind the safe at the count", units_delta=1)
         receive(ivy, location, ketamine_50, lot_number="KX2002", packages=2, received_on=datetime.date(2026, 10, 20))
+    with at(datetime.date(2026, 10, 25), 18):
+        sheet = {(line.lot.lot_number, line.container is not None): line for line in count_sheet(location)}
+        vial = sheet[("KX1001", True)].container
+        reconciliation.record_count(
+            ivy, location, kind=CountKind.DAILY, witness=witness("ben"),
+            sealed={sheet[("KX1001", False)].lot.pk: 1, sheet[("KX2002", False)].lot.pk: 1},
+            vials={vial.pk: (Decimal("10.00"), False)},
+        )  # fmt: skip
     with at(datetime.date(2026, 11, 3)):
         later = actions.administer(ben, lot, patient, quantity_mg=Decimal("30"), quantity_ml=Decimal("0.6"))
     return {"lot": lot, "kit": kit, "patient": patient, "later": later}
@@ -109,6 +118,10 @@ def test_period_record_reconciles_with_the_ledger(ledger, location):
         assert line.reconciles
         assert line.closing.ml == _on_hand_ml(line.lot.pk)
     assert verify_balances(location) == []
+    # The October count is part of the record, with its open discrepancy.
+    (count,) = report.as_dict()["counts"]
+    assert (count["lines"], count["variances"], count["open_discrepancies"]) == (3, 1, 1)
+    assert (count["counted_by"], count["witness"]) == ("Ivy Chen", "Ben Novak")
 
 
 def test_report_before_any_stock_is_empty_and_reconciles(ledger, location):
@@ -157,6 +170,15 @@ def test_csv_holds_the_record_and_guards_formulas(ledger, location):
     assert correction[col["mg"]] == "-40.00"  # numbers stay numbers, even negative
     assert ["Closing (mg)", str(report.closing_mg)] in rows
     assert ["Opening (mg)", str(report.opening_mg)] in rows
+    counts = rows[rows.index(reports.COUNT_COLUMNS) + 1 :]
+    ccol = {name: i for i, name in enumerate(reports.COUNT_COLUMNS)}
+    assert len(counts) == 3  # two lots' sealed vials and one opened vial
+    short = next(r for r in counts if r[ccol["variance"]])
+    assert short[ccol["line"]] == "Lot KX2002: sealed vials"
+    assert (short[ccol["ledger"]], short[ccol["counted"]], short[ccol["variance"]]) == ("2", "1", "-1")
+    assert short[ccol["discrepancy"]] == "Discrepancy open"
+    assert short[ccol["counted_by"]] == "Ivy Chen"
+    assert short[ccol["witness"]] == "Ben Novak"
     # No cell anywhere starts a formula.
     assert not [c for r in rows for c in r if (c and c[0] in "=+@") or (c[:1] == "-" and not c[1:2].isdigit())]
 
@@ -195,6 +217,9 @@ def test_pdf_names_the_registrant_the_period_the_totals_and_the_witnesses(ledger
         "RC7654329",
         "Reverse distributor",
         "Correction of #",
+        "Counts (signed by the counter and a witness)",
+        "Lot KX2002: sealed vials",
+        "Discrepancy open",
         "Reviewed by",
     ):
         assert expected in text, expected

@@ -60,6 +60,17 @@ class ReportLocationOut(Schema):
     dea_registration: str
 
 
+class ReportCountOut(Schema):
+    id: int
+    kind: str
+    counted_at: datetime.datetime
+    counted_by: str
+    witness: str
+    lines: int
+    variances: int
+    open_discrepancies: int
+
+
 class ScheduleReportOut(Schema):
     location: ReportLocationOut
     date_from: datetime.date
@@ -72,6 +83,7 @@ class ScheduleReportOut(Schema):
     adjusted_mg: Decimal
     closing_mg: Decimal
     totals: list[KindTotalOut]
+    counts: list[ReportCountOut]
     lots: list[ReportLotOut]
 
 

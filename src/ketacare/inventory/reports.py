@@ -23,9 +23,9 @@ whatever was recorded from the end of the period on; the opening is the closing 
 own entries. Only the period and the entries after it are read, so a one-month report costs the
 same after five years of history (bench/ledger.py times it).
 
-Counts (the biennial or annual inventory, shift counts) are not a model yet: when they are, they
-join the record in `ScheduleReport.counts` (see `_counts`), and the CSV and PDF show a "Counts"
-section when it holds anything.
+The signed counts of the period (`StockCount`: shift, daily, initial, biennial or annual) join the
+record in `ScheduleReport.counts`, each line with the ledger's balance beside the count, the
+variance and its discrepancy's state.
 
 The CSV guards every cell against spreadsheet formula injection as the audit export does; the PDF
 is made by WeasyPrint (loaded only when a PDF is made) from `inventory/reports/*.html`, with no base
@@ -45,12 +45,12 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, Sum
+from django.db.models import Prefetch, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ketacare.clinics.models import Location
-from ketacare.inventory.models import Container, EntryKind, LedgerEntry, Lot, Product
+from ketacare.inventory.models import Container, CountLine, EntryKind, LedgerEntry, Lot, Product, StockCount
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -202,7 +202,7 @@ class ScheduleReport:
     entries: list[LedgerEntry]
     totals: list[KindTotal]
     generated_at: datetime.datetime
-    counts: list[Any] = field(default_factory=list)  # see `_counts`
+    counts: list[StockCount] = field(default_factory=list)  # see `_counts`
 
     @property
     def zone(self) -> ZoneInfo:
@@ -273,6 +273,21 @@ class ScheduleReport:
             "closing_mg": self.closing_mg,
             "totals": [
                 {"kind": t.kind, "entries": t.entries, "units": t.units, "ml": t.ml, "mg": t.mg} for t in self.totals
+            ],
+            "counts": [
+                {
+                    "id": count.pk,
+                    "kind": count.kind,
+                    "counted_at": count.counted_at,
+                    "counted_by": count.counted_by_label,
+                    "witness": count.witness_label,
+                    "lines": len(count.lines.all()),
+                    "variances": sum(1 for line in count.lines.all() if line.is_variance),
+                    "open_discrepancies": sum(
+                        1 for line in count.lines.all() if discrepancy_status(line) == "Discrepancy open"
+                    ),
+                }
+                for count in self.counts
             ],
             "lots": [
                 {
@@ -407,11 +422,45 @@ def schedule_report(location: Location, date_from: datetime.date, date_to: datet
     )
 
 
-def _counts(location: Location, start: datetime.datetime, end: datetime.datetime) -> list[Any]:
-    """EXTENSION POINT: the counts of the period (initial, biennial or annual inventory, shift counts),
-    once the counts model lands in `inventory.models`. Until then the ledger holds no counts, so the
-    record has none: this returns an empty list and the CSV and PDF leave the section out."""
-    return []
+def _counts(location: Location, start: datetime.datetime, end: datetime.datetime) -> list[StockCount]:
+    """The signed counts of the period (shift, daily, initial and biennial or annual inventories),
+    each with its lines (ledger balance beside the count) and any discrepancy a variance opened."""
+    return list(
+        StockCount.objects.filter(location=location, counted_at__gte=start, counted_at__lt=end)
+        .select_related("counted_by", "witness")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=CountLine.objects.select_related("lot", "lot__product", "container", "discrepancy").order_by(
+                    "lot__lot_number", "container__number", "pk"
+                ),
+            )
+        )
+        .order_by("counted_at", "pk")
+    )
+
+
+def count_line_label(line: CountLine) -> str:
+    """What the line counted: a lot's sealed containers or one opened vial."""
+    if line.container_id is None:
+        return f"Lot {line.lot.lot_number}: sealed {line.lot.product.unit_label}s"
+    return f"Lot {line.lot.lot_number}: vial {line.container.number} (mL)"  # type: ignore[union-attr]
+
+
+def count_line_values(line: CountLine) -> tuple[Any, Any, Any]:
+    """(ledger, counted, variance) as numbers: sealed containers, or mL for an opened vial."""
+    if line.container_id is None:
+        return line.expected_units, line.counted_units, line.variance_units
+    return Decimal(line.expected_ml), Decimal(line.counted_ml), line.variance_ml
+
+
+def discrepancy_status(line: CountLine) -> str:
+    discrepancy = getattr(line, "discrepancy", None) if line.is_variance else None
+    if discrepancy is None:
+        return ""
+    if discrepancy.is_open:
+        return "Discrepancy open"
+    return f"Discrepancy closed: {discrepancy.get_root_cause_display()}: {discrepancy.finding}"
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -548,6 +597,21 @@ BALANCE_COLUMNS = [
 ]
 
 
+COUNT_COLUMNS = [
+    "count_id",
+    "counted_at",
+    "count_kind",
+    "counted_by",
+    "witness",
+    "line",
+    "method",
+    "ledger",
+    "counted",
+    "variance",
+    "discrepancy",
+]
+
+
 def report_rows(report: ScheduleReport) -> list[list[Any]]:
     """The CSV as rows (before guarding): header block, every entry, per-lot balances, totals by kind."""
     zone = report.zone
@@ -584,10 +648,27 @@ def report_rows(report: ScheduleReport) -> list[list[Any]]:
     rows.append(["Out (mg)", report.out_mg])
     rows.append(["Adjusted (mg)", report.adjusted_mg])
     rows.append(["Closing (mg)", report.closing_mg])
-    if report.counts:  # pragma: no cover - no counts model yet (see `_counts`)
-        rows.append([])
-        rows.append(["Counts"])
-        rows.extend([str(count)] for count in report.counts)
+    rows.append([])
+    rows.append(["Counts"])
+    rows.append(COUNT_COLUMNS)
+    for count in report.counts:
+        for line in count.lines.all():
+            ledger, counted, variance = count_line_values(line)
+            rows.append(
+                [
+                    count.pk,
+                    _local(count.counted_at, zone),
+                    count.get_kind_display(),
+                    count.counted_by_label,
+                    count.witness_label,
+                    count_line_label(line),
+                    "estimated" if line.estimated else "exact",
+                    ledger,
+                    counted,
+                    variance if line.is_variance else "",
+                    discrepancy_status(line),
+                ]
+            )
     return rows
 
 
@@ -686,8 +767,28 @@ def report_html(report: ScheduleReport) -> str:
                 "clinic": report.location.clinic,
                 "address": location_address(report.location),
                 "kinds": EntryKind,
+                "count_rows": _count_rows(report),
             },
         )
+
+
+def _count_rows(report: ScheduleReport) -> list[dict[str, Any]]:
+    rows = []
+    for count in report.counts:
+        for line in count.lines.all():
+            ledger, counted, variance = count_line_values(line)
+            rows.append(
+                {
+                    "count": count,
+                    "line": line,
+                    "label": count_line_label(line),
+                    "ledger": ledger,
+                    "counted": counted,
+                    "variance": variance,
+                    "status": discrepancy_status(line),
+                }
+            )
+    return rows
 
 
 def report_pdf(report: ScheduleReport) -> bytes:
