@@ -195,3 +195,13 @@ def test_another_clinic_gets_404(friday_evening, actors, personas, other_clinic,
         )
     with pytest.raises(Http404):
         record_filing(dee, case, kind="dea_notice", filed_on=datetime.date(2026, 12, 4), method="fax", reference="r")
+
+
+def test_a_quantity_needs_its_lot(friday_evening, actors, location, lot):
+    with pytest.raises(ValidationError) as exc:
+        theft(actors, location, None, quantity_units=2)
+    assert "Choose the lot" in exc.value.message_dict["lot"][0]
+    with pytest.raises(ValidationError) as exc:
+        theft(actors, location, lot, quantity_units=0)
+    assert "quantity_ml" in exc.value.message_dict
+    assert not LossCase.objects.exists()

@@ -117,6 +117,8 @@ def open_loss_case(
         ml = Decimal("0")
     if not errors and lot is not None and not quantity_units and not ml:
         errors["quantity_ml"] = "Enter the quantity: sealed containers, mL, or both."
+    if not errors and lot is None and (quantity_units or ml):
+        errors["lot"] = "Choose the lot, so the quantity is recorded in mg as well (Form 106 asks for it)."
     if errors:
         raise ValidationError(errors)
     fields: dict[str, Any] = {}
