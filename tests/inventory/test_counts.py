@@ -280,3 +280,25 @@ def test_initial_and_periodic_inventory_kinds(actors, location, lot, vial):
     with pytest.raises(ValidationError) as exc:
         count(actors, location, lot, vial, kind="weekly")
     assert "kind" in exc.value.message_dict
+
+
+def test_counts_in_period_for_the_report(actors, location, lot, vial, django_assert_num_queries):
+    import datetime
+
+    import time_machine
+
+    from ketacare.inventory.reconciliation import counts_in_period
+
+    with time_machine.travel(datetime.datetime(2026, 11, 30, 15, 0, tzinfo=datetime.UTC), tick=False):
+        inside = count(actors, location, lot, vial, units=1)
+    with time_machine.travel(datetime.datetime(2026, 12, 1, 15, 0, tzinfo=datetime.UTC), tick=False):
+        count(actors, location, lot, vial)
+    start = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
+    end = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+    with django_assert_num_queries(2):
+        found = counts_in_period(location, start, end)
+        lines = [
+            (ln.lot.product.name, ln.is_variance, bool(getattr(ln, "discrepancy", None))) for ln in found[0].lines.all()
+        ]
+    assert [c.pk for c in found] == [inside.pk]
+    assert lines == [("Ketamine HCl injection", True, True), ("Ketamine HCl injection", False, False)]

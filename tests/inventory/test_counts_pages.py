@@ -250,3 +250,29 @@ def test_lines_not_counted_are_errors_and_nothing_is_recorded(client_for, locati
     assert response.status_code == 422
     assert not LedgerEntry.objects.filter(kind=EntryKind.ADJUSTMENT).exists()
     assert not StockCount.objects.exists()
+
+
+def test_counts_page_shows_the_inventory_due_then_overdue(client_for, actors, location, lot, vial):
+    import datetime
+
+    import time_machine
+
+    client = client_for("aud")
+    page = client.get(reverse("inventory-counts") + f"?location={location.pk}").content.decode()
+    assert "Initial inventory not recorded" in page
+    with time_machine.travel(datetime.datetime(2026, 3, 2, 15, 0, tzinfo=datetime.UTC), tick=False):
+        record_count(
+            actors["ivy"],
+            location,
+            kind="initial",
+            witness=witness("ben"),
+            sealed={lot.pk: 2},
+            vials={vial.pk: (D("0.5"), False)},
+        )
+    with time_machine.travel(datetime.datetime(2027, 3, 2, 15, 0, tzinfo=datetime.UTC), tick=False):
+        page = client_for("aud").get(reverse("inventory-counts") + f"?location={location.pk}").content.decode()
+    assert "Biennial inventory due <strong>2028-03-02</strong>" in page
+    assert "366 day(s) left" in page
+    with time_machine.travel(datetime.datetime(2028, 3, 12, 15, 0, tzinfo=datetime.UTC), tick=False):
+        page = client_for("aud").get(reverse("inventory-counts") + f"?location={location.pk}").content.decode()
+    assert "Overdue by 10 day(s)" in page

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from ninja import Header, Router, Schema
@@ -210,7 +210,9 @@ def _count(count: StockCount) -> dict[str, Any]:
 
 
 def _counts(actor: Actor) -> QuerySet[StockCount]:
-    lines = CountLine.objects.select_related("lot", "discrepancy").order_by("lot_id", "container_id", "id")
+    lines = CountLine.objects.select_related("lot", "discrepancy").order_by(
+        "lot_id", F("container_id").asc(nulls_first=True), "id"
+    )
     return StockCount.objects.filter(clinic=actor.clinic, location__in=locations_of(actor)).prefetch_related(
         Prefetch("lines", queryset=lines)
     )

@@ -17,6 +17,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -300,7 +301,7 @@ def count_detail(request: HttpRequest, count_id: int) -> HttpResponse:
     count = _count_of(actor, count_id)
     lines = list(
         count.lines.select_related("lot", "lot__product", "container", "discrepancy").order_by(
-            "lot__product__name", "lot__expiry_date", "lot_id", "container__number", "id"
+            "lot__product__name", "lot__expiry_date", "lot_id", F("container__number").asc(nulls_first=True), "id"
         )
     )
     context = {

@@ -4,6 +4,7 @@
     record_count(actor, location, *, kind, witness, sealed, vials, note="") -> StockCount
     close_discrepancy(actor, discrepancy, *, finding, root_cause, adjust=False,
                       loss_kind=LossKind.SIGNIFICANT_LOSS) -> Discrepancy
+    counts_in_period(location, start, end) -> list[StockCount]   # for the Schedule III report
 
 A count covers every lot holding sealed containers and every opened vial of the location. The
 lots and vials are locked (as the ledger's actions lock them) while the count is stored, so each
@@ -20,6 +21,7 @@ a root cause, optionally an adjustment entry that brings the books to the count 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -27,7 +29,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Prefetch, Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -330,3 +332,17 @@ def close_discrepancy(
         },
     )
     return row
+
+
+def counts_in_period(location: Location, start: datetime.datetime, end: datetime.datetime) -> list[StockCount]:
+    """The location's counts in [start, end), oldest first, with their lines (lot, product, vial and
+    discrepancy loaded), sealed lines before vials: the inventory records of the Schedule III report.
+    Two queries."""
+    lines = CountLine.objects.select_related("lot", "lot__product", "container", "discrepancy").order_by(
+        "lot__product__name", "lot__lot_number", F("container__number").asc(nulls_first=True), "id"
+    )
+    return list(
+        StockCount.objects.filter(location=location, counted_at__gte=start, counted_at__lt=end)
+        .order_by("counted_at", "id")
+        .prefetch_related(Prefetch("lines", queryset=lines))
+    )
