@@ -124,6 +124,10 @@ def test_receive_draw_waste_count_investigate_and_report(
     expect(manager.get_by_test_id("count-result")).to_contain_text("1 variance")
     expect(manager.get_by_test_id("variance").first).to_contain_text("-1 vial(s)")
     check_page(manager, "count signed with a variance")
+    manager.get_by_role("link", name="All counts").click()
+    expect(manager.get_by_test_id("open-discrepancy")).to_have_count(1)
+    check_page(manager, "counts with an open discrepancy")
+    manager.go_back()
 
     # ... opens the discrepancy and closes it with a finding and an adjustment
     manager.get_by_role("link", name=f"#{Discrepancy.objects.get().pk}").click()
