@@ -45,7 +45,7 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -60,6 +60,7 @@ from ketacare.inventory.models import (
     Product,
     StockCount,
 )
+from ketacare.inventory.reconciliation import counts_in_period
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -434,19 +435,7 @@ def schedule_report(location: Location, date_from: datetime.date, date_to: datet
 def _counts(location: Location, start: datetime.datetime, end: datetime.datetime) -> list[StockCount]:
     """The signed counts of the period (shift, daily, initial and biennial or annual inventories),
     each with its lines (ledger balance beside the count) and any discrepancy a variance opened."""
-    return list(
-        StockCount.objects.filter(location=location, counted_at__gte=start, counted_at__lt=end)
-        .select_related("counted_by", "witness")
-        .prefetch_related(
-            Prefetch(
-                "lines",
-                queryset=CountLine.objects.select_related("lot", "lot__product", "container", "discrepancy").order_by(
-                    "lot__lot_number", "container__number", "pk"
-                ),
-            )
-        )
-        .order_by("counted_at", "pk")
-    )
+    return counts_in_period(location, start, end)
 
 
 def count_line_label(line: CountLine) -> str:
