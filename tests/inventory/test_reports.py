@@ -187,7 +187,9 @@ def test_csv_safe_guards_text_not_numbers():
     assert reports.csv_safe("=1+1") == "'=1+1"
     assert reports.csv_safe("-2+3") == "'-2+3"
     assert reports.csv_safe("\tcmd") == "'\tcmd"
-    assert reports.csv_safe(Decimal("-4.50")) == "-4.50"
+    assert reports.csv_safe(Decimal("-4.50")) == Decimal("-4.50")
+    assert reports.csv_safe(None) == ""
+    assert reports.csv_safe(datetime.date(2026, 1, 2)) == "2026-01-02"
     assert reports.csv_safe("Ketamine") == "Ketamine"
 
 

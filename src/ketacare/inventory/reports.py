@@ -469,11 +469,15 @@ def discrepancy_status(line: CountLine) -> str:
 _FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
 
 
-def csv_safe(value: Any) -> str:
+def csv_safe(value: Any) -> Any:
+    """Text that a spreadsheet would read as a formula gets a leading apostrophe; numbers stay numbers."""
+    if value.__class__ is str:
+        return "'" + value if value and value[0] in _FORMULA_STARTS else value
+    if value is None:
+        return ""
     if isinstance(value, (Decimal, int)) and not isinstance(value, bool):
-        return str(value)
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in _FORMULA_STARTS else text
+        return value
+    return csv_safe(str(value))
 
 
 def _local(value: datetime.datetime | None, zone: ZoneInfo) -> str:
