@@ -302,3 +302,22 @@ def test_counts_in_period_for_the_report(actors, location, lot, vial, django_ass
         ]
     assert [c.pk for c in found] == [inside.pk]
     assert lines == [("Ketamine HCl injection", True, True), ("Ketamine HCl injection", False, False)]
+
+
+def test_a_closed_discrepancy_and_a_loss_case_never_change(actors, location, lot, vial):
+    count(actors, location, lot, vial, units=0)
+    closed = close_discrepancy(
+        actors["ada"], Discrepancy.objects.get(), finding="Stolen.", root_cause="theft_or_loss", loss_kind="theft"
+    )
+    closed.finding = "Nothing happened."
+    with pytest.raises(LedgerImmutableError):
+        closed.save()
+    with pytest.raises(LedgerImmutableError):
+        closed.delete()
+    case = LossCase.objects.get()
+    case.description = "rewritten"
+    with pytest.raises(LedgerImmutableError):
+        case.save()
+    with pytest.raises(LedgerImmutableError):
+        LossCase.objects.update(description="x")
+    assert Discrepancy.objects.get().finding == "Stolen."

@@ -366,13 +366,15 @@ class CountKind(models.TextChoices):
 
 class ImmutableQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> NoReturn:
-        raise LedgerImmutableError("A signed count is never changed.")
+        raise LedgerImmutableError("A signed record is never changed.")
 
     def delete(self) -> NoReturn:  # type: ignore[override]
-        raise LedgerImmutableError("A signed count is never deleted.")
+        raise LedgerImmutableError("A signed record is never deleted.")
 
 
 class _Immutable(models.Model):
+    """Written once (a signed count and its lines, a loss case, a filing), never updated or deleted."""
+
     objects = ImmutableQuerySet.as_manager()
 
     class Meta:
@@ -380,11 +382,11 @@ class _Immutable(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
-            raise LedgerImmutableError("A signed count is never changed.")
+            raise LedgerImmutableError("A signed record is never changed.")
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise LedgerImmutableError("A signed count is never deleted.")
+        raise LedgerImmutableError("A signed record is never deleted.")
 
 
 class StockCount(_Immutable):
@@ -492,6 +494,15 @@ class Discrepancy(models.Model):
     def __str__(self) -> str:
         return f"Discrepancy #{self.pk}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Opened, then closed once (`reconciliation.close_discrepancy`); a closed one never changes."""
+        if self.pk is not None and Discrepancy.objects.filter(pk=self.pk, closed_at__isnull=False).exists():
+            raise LedgerImmutableError("A closed discrepancy is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise LedgerImmutableError("A discrepancy is never deleted.")
+
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
@@ -503,7 +514,7 @@ class LossKind(models.TextChoices):
     BREAKAGE = "breakage", "Breakage or spillage, non-recoverable (not a loss)"
 
 
-class LossCase(models.Model):
+class LossCase(_Immutable):
     """A theft or significant loss (two DEA deadlines), or a non-recoverable breakage or spillage
     (not a loss: documented and signed by the two people who witnessed it). clinical.md section 5."""
 
@@ -561,7 +572,7 @@ class FilingMethod(models.TextChoices):
     DEA_ONLINE = "dea_online", "DEA Diversion online form"
 
 
-class LossFiling(models.Model):
+class LossFiling(_Immutable):
     """What was filed for a loss case: closes that deadline."""
 
     case = models.ForeignKey(LossCase, on_delete=models.PROTECT, related_name="filings")
