@@ -89,3 +89,11 @@ def test_admin_edits_the_policy_and_the_change_is_audited(client, location, djan
     policy = InventoryPolicy.objects.get()
     assert (policy.clinic_id, policy.updated_by) == (location.clinic_id, superuser)
     assert AuditEvent.objects.get(event_type="inventory_policy.saved").detail["via"] == "admin"
+
+
+def test_keep_until_follows_the_retention(actors, location):
+    from ketacare.inventory.policy import keep_until
+
+    assert keep_until(policy_for(location), datetime.date(2024, 2, 29)) == datetime.date(2026, 2, 28)
+    policy = save_policy(actors["ivy"], location, interval="biennial", opened_containers="estimate", retention_years=5)
+    assert keep_until(policy, datetime.date(2026, 11, 24)) == datetime.date(2031, 11, 24)

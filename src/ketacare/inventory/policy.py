@@ -3,6 +3,7 @@
     policy_for(location) -> InventoryPolicy         # saved row, or the federal defaults (unsaved)
     save_policy(actor, location, *, interval, opened_containers, retention_years) -> InventoryPolicy
     next_inventory_due(location, policy=None) -> InventoryDue
+    keep_until(policy, record_date) -> date         # the first day a record may be discarded
 
 Federal defaults: an initial inventory on the first day of handling, then at least every 2 years
 (biennial); estimated counts allowed for opened Schedule III containers (none of ours holds
@@ -54,6 +55,12 @@ def add_years(day: datetime.date, years: int) -> datetime.date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
+
+
+def keep_until(policy: InventoryPolicy, record_date: datetime.date) -> datetime.date:
+    """The day a record dated `record_date` has been kept its `retention_years` (21 CFR 1304.04: at
+    least 2 years from the date of the record). Nothing in KetaCare deletes ledger records."""
+    return add_years(record_date, max(policy.retention_years, MIN_RETENTION_YEARS))
 
 
 @dataclass(frozen=True)
