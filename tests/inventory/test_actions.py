@@ -412,3 +412,21 @@ def test_period_summary_groups_by_lot_and_kind_and_nets_corrections(actors, lot,
         "administration": (3, 0, D("0.4"), D("20")),
         "receipt": (1, 3, D("30"), D("1500")),
     }
+
+
+def test_the_whole_remainder_can_be_wasted_after_many_draws(actors, lot, patient):
+    """Six draws then the exact remainder: no float drift on SQLite (10 - 6 × 0.73 = 5.62 mL)."""
+    first = actions.administer(actors["ben"], lot, patient, quantity_mg=D("36.5"), quantity_ml=D("0.73"))
+    vial = first.container
+    for _ in range(5):
+        actions.administer(actors["ben"], lot, patient, quantity_mg=D("36.5"), quantity_ml=D("0.73"), container=vial)
+    vial.refresh_from_db()
+    assert vial.remaining_ml == D("5.62")
+
+    actions.waste(actors["ben"], vial, quantity_mg=D("281"), quantity_ml=D("5.62"), witness=witness("ada"))
+
+    vial.refresh_from_db()
+    assert vial.remaining_ml == 0
+    assert verify_balances(lot.location) == []
+    with pytest.raises(ValidationError):
+        actions.waste(actors["ben"], vial, quantity_mg=D("0.5"), quantity_ml=D("0.01"), witness=witness("ada"))

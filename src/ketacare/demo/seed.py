@@ -21,6 +21,7 @@ from ketacare.accounts.context import Actor
 from ketacare.accounts.models import Membership, User
 from ketacare.accounts.roles import CLINICIAN_ROLES, Role
 from ketacare.clinics.models import Clinic, Location, Resource
+from ketacare.demo.inventory import seed_inventory
 from ketacare.demo.mbc import MBC_PATIENTS, seed_measures
 from ketacare.demo.pathway import seed_pathway
 from ketacare.demo.synthetic import CHICAGO, DENVER, PatientGenerator, Region
@@ -243,6 +244,8 @@ def seed_demo(patients: int = DEMO_PATIENTS, in_treatment: int = MBC_PATIENTS) -
     report.add(
         "patients given intake, screening, consent and plan records", seed_pathway(clinic, pathway_actors, in_treatment)
     )
+    stock_actors = {role: _actor(users[role], clinic) for role in (Role.INVENTORY, Role.NURSE, Role.PRESCRIBER)}
+    report.add("controlled-substance ledger entries", seed_inventory(clinic, stock_actors))
     report.care_patients = Response.objects.filter(clinic=clinic).values("patient").distinct().count()
     report.open_alerts = SafetyAlert.objects.filter(clinic=clinic, status=AlertStatus.OPEN).count()
     return report

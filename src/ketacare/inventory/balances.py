@@ -42,11 +42,13 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import F
+from django.db.models.functions import Round
 
 from ketacare.clinics.models import Location
 from ketacare.inventory.models import Container, LedgerEntry, Lot
 
 CENT = Decimal("0.01")
+HALF_CENT = Decimal("0.005")
 
 
 @dataclass
@@ -79,16 +81,19 @@ def apply_entry(entry: LedgerEntry) -> None:
             raise ValidationError({"quantity_units": "Not enough sealed containers left in this lot."})
         entry.lot.sealed_units += entry.sealed_delta  # the locked instance the caller holds
     if entry.container_id is not None and entry.ml_delta:
+        # Volumes have two decimals. SQLite keeps decimals as floats, so its arithmetic drifts
+        # (10 - six draws may leave 5.6099999): the stored result is rounded to the cent and the
+        # guards allow half a cent, which on PostgreSQL (exact numerics) changes nothing.
         changed = Container.objects.filter(
             pk=entry.container_id,
-            remaining_ml__gte=-entry.ml_delta,
-            content_ml__gte=F("remaining_ml") + entry.ml_delta,
-        ).update(remaining_ml=F("remaining_ml") + entry.ml_delta)
+            remaining_ml__gte=-entry.ml_delta - HALF_CENT,
+            content_ml__gte=F("remaining_ml") + entry.ml_delta - HALF_CENT,
+        ).update(remaining_ml=Round(F("remaining_ml") + entry.ml_delta, 2))
         if changed != 1:
             raise ValidationError({"quantity_ml": "Not that much left in this vial."})
         container = entry.container  # the locked instance the caller holds
         if container is not None:
-            container.remaining_ml = Decimal(container.remaining_ml) + entry.ml_delta
+            container.remaining_ml = (Decimal(container.remaining_ml) + entry.ml_delta).quantize(CENT)
 
 
 def current_balances(location: Location) -> Balances:
