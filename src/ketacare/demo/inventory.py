@@ -245,7 +245,7 @@ class _Site:
         if vial is not None and vial.remaining_ml > 0:  # single-patient use: the rest is wasted at once
             self.waste_remainder(vial, "Remainder of a single-patient vial after the dose.")
 
-    def count(self, *, one_missing: bool = False) -> None:
+    def count(self, *, one_missing: bool = False, initial: bool = False) -> None:
         """Count everything as the ledger has it; with `one_missing`, one sealed vial is not found
         (a variance, so the count opens a discrepancy)."""
         sheet = reconciliation.count_sheet(self.location)
@@ -257,11 +257,13 @@ class _Site:
         reconciliation.record_count(
             self.manager,
             self.location,
-            kind=CountKind.DAILY,
+            kind=CountKind.INITIAL if initial else CountKind.DAILY,
             witness=_witness(self.nurse),
             sealed=sealed,
             vials=vials,
-            note="Month-end count of the safe and the opened vials.",
+            note="Initial inventory on the first day of handling (21 CFR 1304.11, clinical.md section 5)."
+            if initial
+            else "Month-end count of the safe and the opened vials.",
         )
 
 
@@ -302,6 +304,8 @@ def seed_inventory(clinic: Clinic, actors: dict[Role, Actor]) -> int:
                         # expires unopened and goes back through the reverse distributor.
                         spare = products["k100"] if site.vial == products["k50"] else products["k50"]
                         short_dated[loc.pk] = site.receive(spare, day, expiry=day + datetime.timedelta(days=40))
+                    with _on(day, clinic, hour=9):
+                        site.count(initial=True)
                 elif day.day <= 3 and day.weekday() < 5 and _weekday(day.replace(day=1)) == day:
                     with _on(day, clinic, hour=8):
                         site.receive(site.vial, day)
