@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "ketacare.consents",
     "ketacare.plans",
     "ketacare.inventory",
+    "ketacare.sessions",
     "ketacare.demo",
 ]
 
