@@ -8,7 +8,6 @@ resources come first on every page that follows.
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,6 +21,7 @@ from ketacare.clinics.models import Clinic
 from ketacare.measures import actions, links, rules
 from ketacare.measures.definitions import Instrument, Item, get_instrument
 from ketacare.measures.models import QuestionnaireRequest, RequestChannel
+from ketacare.patients import links as patient_links
 
 SESSION_VERIFIED = "q_verified"  # request id whose date of birth was checked in this browser
 SESSION_KIOSK = "q_kiosk"  # request id handed over on this tablet
@@ -69,29 +69,19 @@ def questionnaire(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _date_of_birth(request: HttpRequest, row: QuestionnaireRequest) -> HttpResponse:
-    error = ""
-    if request.method == "POST" and "date_of_birth" in request.POST:
-        try:
-            dob = datetime.date.fromisoformat(request.POST["date_of_birth"].strip())
-        except ValueError:
-            error = "Enter your date of birth, for example 04/12/1985."
-        else:
-            matched, left = links.check_date_of_birth(row.pk, dob, origin=Origin.of(request, via="link"))
-            if matched:
-                request.session.cycle_key()
-                request.session[SESSION_VERIFIED] = row.pk
-                return HttpResponseRedirect(request.path)
-            if left <= 0:
-                return _neutral(request)
-            error = (
-                "That date of birth does not match our records. "
-                f"You can try {left} more time{'s' if left != 1 else ''}."
-            )
-    return render(
+    origin = Origin.of(request, via="link")
+
+    def verified() -> None:
+        request.session.cycle_key()
+        request.session[SESSION_VERIFIED] = row.pk
+
+    return patient_links.date_of_birth_page(
         request,
-        "measures/patient/date_of_birth.html",
-        {"error": error, "value": request.POST.get("date_of_birth", "")},
-        status=422 if error else 200,
+        check=lambda dob: links.check_date_of_birth(row.pk, dob, origin=origin),
+        on_match=verified,
+        template="measures/patient/date_of_birth.html",
+        context={},
+        neutral=_neutral,
     )
 
 

@@ -169,12 +169,19 @@ def cancel_open_links(patient: Patient, purpose: LinkPurpose, subject_id: int | 
     ).update(cancelled_at=timezone.now())
 
 
-def date_of_birth_gate(
-    request: HttpRequest, link: PatientLink, *, template: str, neutral: Callable[[HttpRequest], HttpResponse]
+def date_of_birth_page(
+    request: HttpRequest,
+    *,
+    check: Callable[[datetime.date], tuple[bool, int]],
+    on_match: Callable[[], None],
+    template: str,
+    context: dict[str, Any],
+    neutral: Callable[[HttpRequest], HttpResponse],
 ) -> HttpResponse:
-    """The page that asks for the date of birth before a link shows anything (GET: the form; POST:
-    the check). A match marks this browser verified and reloads the link; a miss says how many tries
-    are left; the last miss, like any unusable link, gets the domain's `neutral` page."""
+    """The page that asks for the date of birth before a patient link shows anything, for any kind
+    of link (GET: the form; POST: `check(date) -> (matched, tries left)`). A match calls `on_match`
+    and reloads the link; a miss says how many tries are left; the last miss gets `neutral`, the
+    same page as any unusable link."""
     error = ""
     if request.method == "POST" and "date_of_birth" in request.POST:
         try:
@@ -182,9 +189,9 @@ def date_of_birth_gate(
         except ValueError:
             error = "Enter your date of birth, for example 04/12/1985."
         else:
-            matched, left = check_date_of_birth(link.pk, dob, origin=Origin.of(request, via="link"))
+            matched, left = check(dob)
             if matched:
-                mark_verified(request, link)
+                on_match()
                 return HttpResponseRedirect(request.path)
             if left <= 0:
                 return neutral(request)
@@ -195,6 +202,22 @@ def date_of_birth_gate(
     return render(
         request,
         template,
-        {"error": error, "value": request.POST.get("date_of_birth", ""), "clinic": link.clinic},
+        {**context, "error": error, "value": request.POST.get("date_of_birth", "")},
         status=422 if error else 200,
+    )
+
+
+def date_of_birth_gate(
+    request: HttpRequest, link: PatientLink, *, template: str, neutral: Callable[[HttpRequest], HttpResponse]
+) -> HttpResponse:
+    """`date_of_birth_page` for a `PatientLink` (intake, consent): checked and audited by
+    `check_date_of_birth`, remembered in this browser by `mark_verified`."""
+    origin = Origin.of(request, via="link")
+    return date_of_birth_page(
+        request,
+        check=lambda dob: check_date_of_birth(link.pk, dob, origin=origin),
+        on_match=lambda: mark_verified(request, link),
+        template=template,
+        context={"clinic": link.clinic},
+        neutral=neutral,
     )
