@@ -19,6 +19,7 @@ urlpatterns = [
     path("protocols/", include("ketacare.protocols.urls")),
     path("plans/", include("ketacare.plans.urls")),
     path("inventory/", include("ketacare.inventory.urls")),
+    path("sessions/", include("ketacare.sessions.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -47,6 +47,14 @@ TABLE = {
     Perm.INVENTORY_WITNESS: (N, Y, Y, N, N, Y, N),
     Perm.INVENTORY_INVESTIGATE: (N, Y, N, N, N, Y, N),
     Perm.INVENTORY_EXPORT: (N, Y, N, N, N, Y, Y),
+    Perm.SESSION_VIEW: (Y, Y, Y, Y, N, N, Y),  # the chart: clinical staff and auditors
+    Perm.SESSION_BOARD: (Y, Y, Y, Y, Y, N, N),  # the floor board: front desk too, no auditor
+    Perm.SESSION_CHECK_IN: (N, Y, Y, N, Y, N, N),
+    Perm.SESSION_CHART: (N, Y, Y, N, N, N, N),
+    Perm.SESSION_ORDER: (N, Y, N, N, N, N, N),  # only a prescriber orders, approves, co-signs
+    Perm.SESSION_CANCEL: (N, Y, Y, N, Y, N, N),
+    Perm.SESSION_ADDENDUM: (N, Y, Y, N, N, N, N),
+    Perm.REMS_SUBMIT: (Y, Y, Y, N, N, N, N),
 }
 
 

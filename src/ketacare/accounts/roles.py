@@ -52,6 +52,14 @@ class Perm:
     INVENTORY_WITNESS = "inventory.witness"
     INVENTORY_INVESTIGATE = "inventory.investigate"
     INVENTORY_EXPORT = "inventory.export"
+    SESSION_VIEW = "session.view"
+    SESSION_BOARD = "session.board"
+    SESSION_CHECK_IN = "session.check_in"
+    SESSION_CHART = "session.chart"
+    SESSION_ORDER = "session.order"
+    SESSION_CANCEL = "session.cancel"
+    SESSION_ADDENDUM = "session.addendum"
+    REMS_SUBMIT = "rems.submit"
 
 
 _CLINICAL = {Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}
@@ -106,6 +114,19 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Discrepancies and theft/loss cases: the inventory manager and the prescriber (registrant).
     Perm.INVENTORY_INVESTIGATE: frozenset({Role.PRESCRIBER, Role.INVENTORY}),
     Perm.INVENTORY_EXPORT: frozenset({Role.PRESCRIBER, Role.INVENTORY, Role.AUDITOR}),
+    # Treatment sessions (issue #7). The chart is clinical; the front desk sees the floor board
+    # (who is in which chair, phase, times) and checks patients in, but not the chart itself.
+    Perm.SESSION_VIEW: frozenset(_CLINICAL | {Role.AUDITOR}),
+    Perm.SESSION_BOARD: frozenset(_CLINICAL | {Role.FRONT_DESK}),
+    Perm.SESSION_CHECK_IN: frozenset({Role.PRESCRIBER, Role.NURSE, Role.FRONT_DESK}),
+    # Chairside charting: pre-dose checks, dosing, vitals, side effects, discharge, the nurse's signature.
+    Perm.SESSION_CHART: frozenset({Role.PRESCRIBER, Role.NURSE}),
+    # Prescriber decisions: one-off orders, dose changes, baseline decisions, the prescriber's signature.
+    Perm.SESSION_ORDER: frozenset({Role.PRESCRIBER}),
+    Perm.SESSION_CANCEL: frozenset({Role.PRESCRIBER, Role.NURSE, Role.FRONT_DESK}),
+    Perm.SESSION_ADDENDUM: frozenset({Role.PRESCRIBER, Role.NURSE}),
+    # Recording a Spravato REMS Patient Monitoring Form's submission.
+    Perm.REMS_SUBMIT: frozenset({Role.ADMIN, Role.PRESCRIBER, Role.NURSE}),
 }
 
 # Roles that may be a patient's primary clinician.

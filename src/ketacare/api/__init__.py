@@ -20,6 +20,7 @@ from ketacare.patients.api import router as patients_router
 from ketacare.plans.api import router as plans_router
 from ketacare.protocols.api import router as protocols_router
 from ketacare.screening.api import router as intake_router
+from ketacare.sessions.api import router as sessions_router
 
 api = NinjaAPI(
     title="KetaCare API",
@@ -46,6 +47,7 @@ api.add_router("/v1/consents", consents_router, tags=["consents"])
 api.add_router("/v1/protocols", protocols_router, tags=["protocols"])
 api.add_router("/v1/plans", plans_router, tags=["plans"])
 api.add_router("/v1/inventory", inventory_router, tags=["inventory"])
+api.add_router("/v1/sessions", sessions_router, tags=["sessions"])
 
 
 def field_errors(errors: dict[str, list[str]]) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""The session spine's pages: today's list, booking, check-in, the chairside page, cancel and stop,
+who may see them (403 for roles, 404 for another clinic) and the 409 of a locked session."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from ketacare.audit.models import AuditEvent
+from ketacare.sessions import core
+from ketacare.sessions.lifecycle import State
+from ketacare.sessions.models import TreatmentSession
+
+
+def test_front_desk_sees_today_and_checks_in(client_for, iv_session, chair):
+    cy = client_for("cy")
+    page = cy.get("/sessions/")
+    assert page.status_code == 200
+    assert iv_session.patient.display_name in page.content.decode()
+    done = cy.post(f"/sessions/{iv_session.pk}/check-in/", {"chair": chair.pk, "next": "today"})
+    assert done.status_code == 302
+    iv_session.refresh_from_db()
+    assert iv_session.state == State.CHECKED_IN
+    # The chart itself is clinical: the front desk may not open it.
+    assert cy.get(f"/sessions/{iv_session.pk}/").status_code == 403
+
+
+def test_nurse_opens_the_chairside_page_and_it_is_audited(client_for, iv_session):
+    page = client_for("ben").get(f"/sessions/{iv_session.pk}/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "40 mg" in body
+    assert "Chair 1" in body
+    assert AuditEvent.objects.filter(event_type="session.viewed", patient=iv_session.patient).exists()
+
+
+@pytest.mark.parametrize(("key", "status"), [("ivy", 403), ("cy", 403), ("dee", 404)])
+def test_who_may_not_open_a_session(client_for, iv_session, dee_prescriber, key, status):
+    assert client_for(key).get(f"/sessions/{iv_session.pk}/").status_code == status
+
+
+@pytest.mark.parametrize("key", ["tess", "aud", "ivy"])
+def test_roles_without_check_in_cannot_check_in(client_for, iv_session, key):
+    assert client_for(key).post(f"/sessions/{iv_session.pk}/check-in/").status_code == 403
+    iv_session.refresh_from_db()
+    assert iv_session.state == State.SCHEDULED
+
+
+def test_booking_the_next_session_of_a_signed_plan_once(client_for, iv_plan, chair):
+    cy = client_for("cy")
+    form = {
+        "plan": iv_plan.pk,
+        "date": "2026-11-27",
+        "time": "10:30",
+        "chair": chair.pk,
+        "form_token": "5f0c8f9e-8d0b-4d0e-9a51-7a1f3c1b2d40",
+    }
+    assert cy.post("/sessions/book/", form).status_code == 302
+    assert cy.post("/sessions/book/", form).status_code == 302  # a double click
+    assert TreatmentSession.objects.filter(plan=iv_plan).count() == 1
+
+
+def test_cancel_needs_a_reason_and_a_cancelled_session_answers_409(client_for, iv_session):
+    ben = client_for("ben")
+    assert ben.post(f"/sessions/{iv_session.pk}/cancel/", {"reason": ""}).status_code == 422
+    assert ben.post(f"/sessions/{iv_session.pk}/cancel/", {"reason": "Unwell"}).status_code == 302
+    again = ben.post(f"/sessions/{iv_session.pk}/check-in/")
+    assert again.status_code == 409
+    assert "cancelled" in again.content.decode()
+
+
+def test_a_signed_session_refuses_page_changes_with_409(actors, client_for, iv_session):
+    with transaction.atomic():
+        s = core.locked_session(actors["ben"], iv_session, "session.chart")
+        for target in (State.CHECKED_IN, State.PRE_DOSE_CHECKS, State.DOSING, State.STOPPED_EARLY, State.SIGNED):
+            core.transition(actors["ben"], s, target, reason="test")
+    ben = client_for("ben")
+    for url in ("seat/", "stop/", "cancel/"):
+        response = ben.post(f"/sessions/{iv_session.pk}/{url}", {"reason": "x"})
+        assert response.status_code == 409, url
+        assert "signed and read-only" in response.content.decode()
+    page = ben.get(f"/sessions/{iv_session.pk}/").content.decode()
+    assert 'data-testid="session-locked"' in page
+
+
+def test_patient_sessions_list(client_for, iv_session):
+    page = client_for("ada").get(f"/sessions/patients/{iv_session.patient_id}/")
+    assert page.status_code == 200
+    assert "1 of 6" in page.content.decode()
