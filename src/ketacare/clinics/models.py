@@ -80,6 +80,14 @@ class Location(models.Model):
         blank=True,
         help_text="The location's DEA number: controlled-substance records are kept per registered location.",
     )
+    # Spravato REMS: an outpatient setting must be certified before it may administer (clinical.md §1.3
+    # [REMS-FDA, REMS-OUT]). The pre-dose checks and the Patient Monitoring Form read these.
+    spravato_rems_setting_id = models.CharField(
+        "Spravato REMS setting ID", max_length=40, blank=True, help_text="As issued on certification."
+    )
+    spravato_rems_certified_on = models.DateField(
+        "Spravato REMS certified on", null=True, blank=True, help_text="Empty: not certified; Spravato is refused."
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

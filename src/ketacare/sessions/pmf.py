@@ -13,3 +13,8 @@ def signing_blockers(session: TreatmentSession) -> list[str]:
 
 def freeze_for_signature(actor: Actor, session: TreatmentSession) -> None:
     """Called inside the signing transaction when the session becomes signed: final values + PDF."""
+
+
+def escalate_overdue(now: object = None) -> int:
+    """Escalate PMFs past their due date not yet submitted (once each); returns how many."""
+    return 0

@@ -1,0 +1,27 @@
+"""Background work of the sessions domain (django-tasks; the database backend in production).
+
+Idempotent: a retry, a second worker or a late sweep sends nothing twice and misses nothing.
+"""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def send_session_alert_notifications() -> dict[str, int]:
+    from ketacare.sessions.alerts import send_pending
+
+    sent, failed = send_pending()
+    return {"sent": sent, "failed": failed}
+
+
+@task()
+def session_sweep() -> dict[str, int]:
+    """Send pending alert messages and escalate overdue REMS Patient Monitoring Forms: run every minute."""
+    from ketacare.sessions import pmf
+    from ketacare.sessions.alerts import send_pending
+
+    sent, failed = send_pending()
+    escalated = pmf.escalate_overdue()
+    return {"sent": sent, "failed": failed, "pmf_escalated": escalated}
