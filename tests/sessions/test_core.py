@@ -144,3 +144,65 @@ def test_postgresql_refuses_changes_to_a_signed_session_even_bypassing_the_model
         )
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM treatment_sessions_sessionevent WHERE session_id = %s", [iv_session.pk])
+
+
+def _complete(actors, session, *, at_state=State.DISCHARGED):
+    with transaction.atomic():
+        s = core.locked_session(actors["ben"], session, "session.chart")
+        path = [State.CHECKED_IN, State.PRE_DOSE_CHECKS, State.DOSING, State.OBSERVATION]
+        path += [State.READY_FOR_DISCHARGE, State.DISCHARGED] if at_state is State.DISCHARGED else [State.STOPPED_EARLY]
+        for target in path:
+            core.transition(actors["ben"], s, target, reason="test")
+
+
+def test_events_feed_the_measures_schedules(actors, iv_plan, iv_session, clock):
+    from ketacare.measures.models import ScheduleOccurrence
+    from ketacare.measures.schedules import create_schedule
+
+    create_schedule(
+        actors["ben"],
+        iv_plan.patient,
+        codes=["phq9"],
+        kind="anchored",
+        anchor_event="session.completed",
+        offset_hours=24,
+    )
+    create_schedule(
+        actors["ben"],
+        iv_plan.patient,
+        codes=["phq9"],
+        kind="anchored",
+        anchor_event="series.completed",
+        offset_hours=168,
+    )
+    booked = core.create_from_plan(actors["cy"], iv_plan, scheduled_at=START + datetime.timedelta(days=2))
+    advance(clock, 60)
+    _complete(actors, iv_session)
+    after_session = ScheduleOccurrence.objects.get(anchor_ref=iv_session.ref)
+    assert after_session.due_at == START + datetime.timedelta(minutes=60, hours=24)
+    assert not ScheduleOccurrence.objects.filter(anchor_ref=f"treatment-series:{iv_plan.pk}").exists()
+    # The last of the six planned sessions completes the series (sessions 2-5 done meanwhile).
+    for n in range(3, 7):
+        core.create_from_plan(actors["cy"], iv_plan, scheduled_at=START + datetime.timedelta(days=2 * n), sequence=n)
+    for s in TreatmentSession.objects.filter(plan=iv_plan).exclude(pk=iv_session.pk).order_by("sequence"):
+        _complete(actors, s, at_state=State.DISCHARGED if s.sequence != 4 else State.STOPPED_EARLY)
+    assert ScheduleOccurrence.objects.filter(anchor_ref=f"treatment-series:{iv_plan.pk}").count() == 1
+    assert booked.sequence == 2
+
+
+def test_cancelling_withdraws_the_pre_session_questionnaire(actors, iv_plan, clock):
+    from ketacare.measures.models import ScheduleOccurrence
+    from ketacare.measures.schedules import create_schedule
+
+    create_schedule(
+        actors["ben"],
+        iv_plan.patient,
+        codes=["phq9"],
+        kind="anchored",
+        anchor_event="session.scheduled",
+        offset_hours=24,
+    )
+    later = core.create_from_plan(actors["cy"], iv_plan, scheduled_at=START + datetime.timedelta(days=3))
+    assert ScheduleOccurrence.objects.filter(anchor_ref=later.ref).count() == 1
+    core.cancel(actors["cy"], later, "Patient asked to move it")
+    assert not ScheduleOccurrence.objects.filter(anchor_ref=later.ref, status="due").exists()
