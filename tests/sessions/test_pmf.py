@@ -95,11 +95,9 @@ def dose(session: TreatmentSession, actors: dict[str, Any], lot: Any, location: 
             recorded_by=ben.user,
         )
     vitals(session, ben, VitalPhase.PRE_DOSE, "bp_pre_dose", systolic_bp=128, diastolic_bp=82, spo2=98)
-    advance_one = datetime.timedelta(minutes=5)
     session = move(session, ben, State.DOSING)
     give_device(session, ben, lot, 1)
     give_device(session, ben, lot, 2)
-    _ = advance_one
     return session
 
 
@@ -398,15 +396,15 @@ def test_submission_rules(signed_form, actors, clock):
     ben = actors["ben"]
     today = datetime.date(2026, 11, 24)
     bad = [
-        (dict(submitted_on=None, method="online", confirmation_number="C-1"), "submitted_on"),
-        (dict(submitted_on=today, method="post", confirmation_number="C-1"), "method"),
-        (dict(submitted_on=today, method="fax", confirmation_number="  "), "confirmation_number"),
+        ({"submitted_on": None, "method": "online", "confirmation_number": "C-1"}, "submitted_on"),
+        ({"submitted_on": today, "method": "post", "confirmation_number": "C-1"}, "method"),
+        ({"submitted_on": today, "method": "fax", "confirmation_number": "  "}, "confirmation_number"),
         (
-            dict(submitted_on=today + datetime.timedelta(days=1), method="fax", confirmation_number="C-1"),
+            {"submitted_on": today + datetime.timedelta(days=1), "method": "fax", "confirmation_number": "C-1"},
             "submitted_on",
         ),
         (
-            dict(submitted_on=today - datetime.timedelta(days=1), method="fax", confirmation_number="C-1"),
+            {"submitted_on": today - datetime.timedelta(days=1), "method": "fax", "confirmation_number": "C-1"},
             "submitted_on",
         ),
     ]
@@ -436,7 +434,7 @@ def test_submission_needs_the_signed_form(dosed, actors):
 
 
 def test_submission_roles_and_other_clinic(signed_form, actors, dee_prescriber):
-    kwargs = dict(submitted_on=datetime.date(2026, 11, 24), method="online", confirmation_number="C-9")
+    kwargs = {"submitted_on": datetime.date(2026, 11, 24), "method": "online", "confirmation_number": "C-9"}
     for key in ("tess", "cy", "ivy", "aud"):
         with pytest.raises(PermissionDenied):
             pmf.record_submission(actors[key], signed_form, **kwargs)
