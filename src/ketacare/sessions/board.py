@@ -9,7 +9,8 @@ from the first device, clinical.md §0/§1.3 [LABEL-120TY, REMS-FDA]; other rout
 minimum from the end of dosing, §2.6 [NF]), open alerts, and whether the escort is confirmed.
 
 Queries (whatever the number of chairs and sessions): the location's chairs, the sessions of the
-floor (live ones plus today's), their vital signs, their open alerts and their doses — five. Nothing
+floor (live ones plus today's), the live ones' protocol snapshots, their vital signs, their open alerts
+and their doses — six. Nothing
 is written here; the view records the audit row.
 """
 
@@ -19,8 +20,9 @@ import dataclasses
 import datetime
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import Min, Q, Subquery
 
 from ketacare.accounts.context import Actor
 from ketacare.accounts.roles import Perm
@@ -51,6 +53,24 @@ PHASE_ICONS: dict[str, str] = {
     State.STOPPED_EARLY: "■",
     State.CANCELLED: "✕",
 }
+# The columns the board reads (a day's sessions are loaded on every poll: no snapshots, no JSON).
+SESSION_FIELDS = (
+    "clinic_id",
+    "location_id",
+    "chair_id",
+    "route",
+    "sequence",
+    "protocol_version_id",
+    "scheduled_at",
+    "state",
+    "first_dose_at",
+    "dose_ended_at",
+    "escort_confirmed_at",
+    "patient__legal_first_name",
+    "patient__legal_last_name",
+    "patient__preferred_name",
+    "plan__planned_sessions",
+)
 LIVE = frozenset(s.value for s in ACTIVE_STATES)
 DONE = frozenset({State.DISCHARGED.value, State.SIGNED.value, State.STOPPED_EARLY.value})
 
@@ -198,14 +218,31 @@ def floor(actor: Actor, location: Location, now: datetime.datetime) -> Board:
         .filter(Q(state__in=LIVE) | Q(scheduled_at__gte=start, scheduled_at__lt=end))
         .exclude(state=State.CANCELLED)
         .select_related("patient", "plan")
+        # The protocol snapshots are read for the live sessions only (below); a day's finished
+        # sessions would otherwise decode dozens of large JSON documents on every poll.
+        .only(*SESSION_FIELDS)
         .order_by("scheduled_at", "pk")
     )
     live = [s for s in sessions if s.state in LIVE]
     ids = [s.pk for s in live]
+    snapshots: dict[int, Any] = {}
     vitals: dict[int, list[VitalSigns]] = defaultdict(list)
     alerts: dict[int, list[SessionAlert]] = defaultdict(list)
     doses: dict[int, list[DoseAdministration]] = defaultdict(list)
     if ids:
+        # One snapshot per protocol version is enough (a published version never changes).
+        first_of_version = (
+            TreatmentSession.objects.filter(pk__in=ids)
+            .order_by()
+            .values("protocol_version_id")
+            .annotate(first=Min("pk"))
+            .values("first")
+        )
+        snapshots = dict(
+            TreatmentSession.objects.filter(pk__in=Subquery(first_of_version)).values_list(
+                "protocol_version_id", "protocol_snapshot"
+            )
+        )
         for v in VitalSigns.objects.filter(session_id__in=ids).only(
             "session_id", "phase", "taken_at", "systolic_bp", "diastolic_bp", "heart_rate", "spo2"
         ):
@@ -226,7 +263,7 @@ def floor(actor: Actor, location: Location, now: datetime.datetime) -> Board:
     for s in live:
         protocol = protocols.get(s.protocol_version_id)
         if protocol is None:
-            protocol = protocols[s.protocol_version_id] = s.protocol
+            protocol = protocols[s.protocol_version_id] = Protocol.model_validate(snapshots[s.protocol_version_id])
         s._protocol_cache = protocol  # type: ignore[attr-defined]
         row = _live(s, protocol, vitals[s.pk], alerts[s.pk], doses[s.pk], now)
         if s.chair_id in chair_ids and s.chair_id not in by_chair:
