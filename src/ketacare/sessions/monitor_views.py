@@ -34,7 +34,12 @@ from ketacare.sessions.models import (
 )
 from ketacare.sessions.monitor_forms import AssessmentForm, SideEffectForm, VitalsForm, first_errors
 
-LIVE = (State.DOSING, State.OBSERVATION, State.READY_FOR_DISCHARGE)
+CHECKPOINT_WORDS = {
+    "after_start": "after the first dose",
+    "during_every": "during dosing, every",
+    "after_end_every": "after dosing, every",
+    "pre_discharge": "before discharge",
+}
 
 
 def section_context(request: HttpRequest, actor: Actor, session: TreatmentSession) -> dict[str, Any]:
@@ -55,14 +60,19 @@ def section_context(request: HttpRequest, actor: Actor, session: TreatmentSessio
     vitals = list(session.vitals.select_related("recorded_by").order_by("taken_at", "id")) if shows_monitoring else []
     if shows_monitoring:
         slots = monitoring.vitals_schedule(session, now, vitals)
-        upcoming = checkpoints.next_due(slots)
+        # Vitals charted here are taken after dosing began: the form defaults to the next timed slot.
+        upcoming = checkpoints.next_due([s for s in slots if s.due_at is not None])
         context.update(
             {
                 "mon_slots": slots,
                 "mon_next_slot": upcoming,
                 "mon_late_count": len(checkpoints.late(slots)),
                 "mon_vitals": [{"row": v, "text": monitoring.describe_vitals(v)} for v in vitals],
-                "mon_checkpoints": [cp for cp in session.protocol.vital_checkpoints if cp.when != "continuous"],
+                "mon_checkpoints": [
+                    {"id": cp.id, "label": CHECKPOINT_WORDS.get(cp.when, cp.when), "minutes": cp.minutes}
+                    for cp in session.protocol.vital_checkpoints
+                    if cp.when not in ("continuous", "pre_dose")
+                ],
                 "mon_continuous": [cp for cp in session.protocol.vital_checkpoints if cp.when == "continuous"],
                 "mon_thresholds": [
                     {"t": t, "label": gates.MEASURE_LABELS.get(t.measure, t.measure)}
