@@ -77,14 +77,16 @@ def dosing_context(session: TreatmentSession, now: datetime.datetime) -> dict[st
         "start_may_give": session.state in DOSE_STATES,
         "start_may_end": session.state == State.DOSING.value,
     }
+    opened = (
+        dosing.open_containers(session) if not session.is_locked and session.route != "intranasal_esketamine" else []
+    )
+    used = {d.ledger_entry.container_id for d in given}
+    context["start_containers"] = [c for c in opened if c.pk in used]
     if session.state in DOSE_STATES:
         context["start_lots"] = _lot_rows(session, remaining if remaining > 0 else planned)
-        context["start_containers"] = [
-            c for c in dosing.open_containers(session) if any(d.ledger_entry.container_id == c.pk for d in given)
-        ]
-        context["start_all_open"] = dosing.open_containers(session)
+        context["start_all_open"] = opened
     else:
-        context["start_lots"], context["start_containers"], context["start_all_open"] = [], [], []
+        context["start_lots"], context["start_all_open"] = [], []
     if session.is_spravato:
         plan = dosing.device_plan(session, now)
         context["start_devices"] = plan
@@ -150,6 +152,15 @@ def _post(
 
     actor = actor_of(request)
     session = core.access_session(actor, session_id, perm)
+    if session.is_locked:
+        return chair.refused(
+            request,
+            session,
+            core.LOCKED_MESSAGE
+            if session.state == State.SIGNED
+            else ("This session was cancelled and cannot change; book a new session instead."),
+            409,
+        )
     form = form_class(request.POST, zone=actor.clinic.zone)
     if not form.is_valid():
         return _invalid(request, session, key, {k: str(v[0]) for k, v in form.errors.items()})
