@@ -163,11 +163,16 @@ def test_sign_through_the_page_and_the_locked_page(actors, client_for, iv_sessio
     observing(actors, iv_session)
     move(actors["ben"], iv_session, State.STOPPED_EARLY, reason="Patient request")
     ben, ada = client_for("ben"), client_for("ada")
-    wrong = ben.post(url(iv_session, "sign/"), {"password": "nope"})
+    token = str(uuid.uuid4())
+    wrong = ben.post(url(iv_session, "sign/"), {"password": "nope", "form_token": token})
     assert wrong.status_code == 422
     assert "The password is not correct" in wrong.content.decode()
     assert AuditEvent.objects.filter(event_type="session.sign_refused").count() == 1
-    assert ben.post(url(iv_session, "sign/"), {"password": PASSWORD}).status_code == 302
+    assert wrong.content.decode().count("nope") == 0  # the password is never shown back
+    # The same form, corrected, signs once; a double click adds nothing.
+    assert ben.post(url(iv_session, "sign/"), {"password": PASSWORD, "form_token": token}).status_code == 302
+    assert ben.post(url(iv_session, "sign/"), {"password": PASSWORD, "form_token": token}).status_code == 302
+    assert iv_session.signatures.count() == 1
     assert ada.post(url(iv_session, "sign/"), {"password": PASSWORD}).status_code == 302
     iv_session.refresh_from_db()
     assert iv_session.state == State.SIGNED

@@ -163,6 +163,8 @@ def _act(
     except core.SessionLocked as exc:
         return chair.refused(request, session, str(exc), 409)
     except ValidationError as exc:
+        if isinstance(exc, signing.WrongPassword):
+            signing.audit_password_refusal(actor, session)  # after the form's transaction rolled back
         session.refresh_from_db()
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         return chair.render_chair(
@@ -307,7 +309,7 @@ def discharge_view(request: HttpRequest, session_id: int) -> HttpResponse:
 @require_POST
 def sign(request: HttpRequest, session_id: int) -> HttpResponse:
     def do(actor: Actor, session: TreatmentSession) -> Any:
-        return signing.sign(actor, session, password=request.POST.get("password", ""))
+        return signing.sign(actor, session, password=request.POST.get("password", ""), audit_refusal=False)
 
     return _act(request, session_id, Perm.SESSION_CHART, "sign", "sign", do, "Signed.")
 

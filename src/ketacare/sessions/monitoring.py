@@ -367,6 +367,18 @@ def _raise_system_alert(session: TreatmentSession, slot: checkpoints.Slot, now: 
 # --- sedation, dissociation, side effects ------------------------------------------------------
 
 
+def _whole(value: Any) -> int | None:
+    """An integer score, or None; anything else is out of range (-1) so the caller names the field."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return -1
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
 @transaction.atomic
 def record_assessment(
     actor: Actor,
@@ -382,12 +394,14 @@ def record_assessment(
     session = core.locked_session(actor, session, Perm.SESSION_CHART)
     _require_state(session, "A sedation or dissociation rating")
     errors: dict[str, str] = {}
-    if moaas is not None and not 0 <= int(moaas) <= 5:
+    moaas = _whole(moaas)
+    if moaas is not None and not 0 <= moaas <= 5:
         errors["moaas"] = "MOAA/S: choose a score from 0 to 5."
     dissociation = (dissociation or "").strip()
     if dissociation and dissociation not in DissociationRating.values:
         errors["dissociation"] = "Dissociation: choose none, mild, moderate or severe."
-    if cadss_total is not None and not 0 <= int(cadss_total) <= CADSS_MAX:
+    cadss_total = _whole(cadss_total)
+    if cadss_total is not None and not 0 <= cadss_total <= CADSS_MAX:
         errors["cadss_total"] = f"CADSS total: enter 0 to {CADSS_MAX} (23 items scored 0–4)."
     if not errors and moaas is None and not dissociation and cadss_total is None:
         errors["moaas"] = "Rate sedation (MOAA/S) or dissociation, or both."

@@ -48,25 +48,34 @@ def signer_role(actor: Actor) -> str:
     raise PermissionDenied("Only the session's nurse or a prescriber signs the session note.")
 
 
-def sign(actor: Actor, session: TreatmentSession, *, password: str) -> SessionSignature:
+def sign(actor: Actor, session: TreatmentSession, *, password: str, audit_refusal: bool = True) -> SessionSignature:
     """Sign as the actor's role; with both signatures the session becomes signed and read-only.
 
-    A wrong password changes nothing and is audited as a failure. Raises PermissionDenied,
-    SessionLocked (already signed), ValidationError on "state", "password" or "signature".
+    A wrong password changes nothing and is audited as a failure (`audit_password_refusal`, written
+    after the rollback). A caller that runs this inside its own transaction (an idempotency key)
+    passes `audit_refusal=False` and calls `audit_password_refusal` itself once that has rolled back.
+    Raises PermissionDenied, SessionLocked (already signed), ValidationError on "state", "password"
+    (`WrongPassword`) or "signature".
     """
     try:
         return _sign(actor, session, password)
     except WrongPassword:
-        record(
-            actor,
-            AuditAction.EXECUTE,
-            "session.sign_refused",
-            subject=session,
-            patient=session.patient,
-            outcome=AuditOutcome.MINOR_FAILURE,
-            detail={"reason": "wrong password"},
-        )
+        if audit_refusal:
+            audit_password_refusal(actor, session)
         raise
+
+
+def audit_password_refusal(actor: Actor, session: TreatmentSession) -> None:
+    """The audit row of a signature refused for a wrong password (call outside the failed transaction)."""
+    record(
+        actor,
+        AuditAction.EXECUTE,
+        "session.sign_refused",
+        subject=session,
+        patient=session.patient,
+        outcome=AuditOutcome.MINOR_FAILURE,
+        detail={"reason": "wrong password"},
+    )
 
 
 @transaction.atomic
