@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -39,6 +39,7 @@ from ketacare.accounts.models import Membership
 from ketacare.accounts.roles import Perm, Role
 from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record, record_system
+from ketacare.plans.models import PlanRoute
 from ketacare.sessions import core, rems
 from ketacare.sessions.gates import SPRAVATO_MINIMUM_MINUTES
 from ketacare.sessions.lifecycle import State
@@ -241,7 +242,7 @@ def setting_certified(session: TreatmentSession) -> bool:
     return certified is not None and certified <= rems.session_local_date(when, _zone(session))
 
 
-def _record(session: TreatmentSession) -> dict[str, Any]:
+def _record(session: TreatmentSession, read: Readings) -> dict[str, Any]:
     """Everything the record gives, under form field ids and the extra ids (JSON values)."""
     patient = session.patient
     out: dict[str, Any] = {
@@ -270,7 +271,6 @@ def _record(session: TreatmentSession) -> dict[str, Any]:
     )
     out.update(_medications(_latest_check(session, "concomitant_meds")))
     start = session.first_dose_at
-    read = readings(session)
     # The monitoring clinician: the session's nurse, else whoever charted the latest vitals.
     hcp = session.nurse
     if hcp is None:
@@ -328,30 +328,49 @@ def _record(session: TreatmentSession) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The session's PMF as it stands, computed once (a page or a signature reads it several ways)."""
+
+    form: RemsMonitoringForm | None
+    definition: rems.RemsForm
+    readings: Readings
+    record: dict[str, Any]  # everything the record gives, form fields and extras
+    from_record: dict[str, Any]  # the form fields the record gives
+    values: dict[str, Any]  # what the form says: frozen values, else record overlaid by staff answers
+    missing: list[str]  # required field ids with no answer
+
+
+def snapshot(session: TreatmentSession) -> Snapshot:
+    form = form_for(session)
+    definition = definition_for(session, form)
+    read = readings(session)
+    found = _record(session, read)
+    ids = {f.id for f in definition.fields}
+    from_record = {k: v for k, v in found.items() if k in ids}
+    if form is not None and form.frozen_at is not None:
+        values = dict(form.values)
+    else:
+        values = dict(from_record)
+        if form is not None:
+            values.update({k: v for k, v in form.values.items() if k in ids})
+    return Snapshot(form, definition, read, found, from_record, values, rems.missing_required(definition, values))
+
+
 def fill_from_record(session: TreatmentSession) -> dict[str, Any]:
     """Form fields (of the session's form version) the record gives, as JSON values."""
-    definition = definition_for(session, form_for(session))
-    ids = {f.id for f in definition.fields}
-    return {k: v for k, v in _record(session).items() if k in ids}
+    return snapshot(session).from_record
 
 
-def record_extras(session: TreatmentSession) -> list[dict[str, Any]]:
+def record_extras(session: TreatmentSession, snap: Snapshot | None = None) -> list[dict[str, Any]]:
     """The record's facts that the form version does not ask for (label and value)."""
-    found = _record(session)
+    found = (snap or snapshot(session)).record
     return [{"id": k, "label": label, "value": found.get(k)} for k, label in EXTRA_LABELS.items()]
 
 
 def values_for(session: TreatmentSession) -> dict[str, Any]:
     """The form's values: frozen ones once signed; else the record overlaid by staff entries."""
-    form = form_for(session)
-    if form is not None and form.frozen_at is not None:
-        return dict(form.values)
-    values = fill_from_record(session)
-    if form is not None:
-        definition = definition_for(session, form)
-        ids = {f.id for f in definition.fields}
-        values.update({k: v for k, v in form.values.items() if k in ids})
-    return values
+    return snapshot(session).values
 
 
 # --- staff entries -------------------------------------------------------------------------
@@ -470,9 +489,8 @@ def update_values(actor: Actor, session: TreatmentSession, values: Mapping[str, 
 
 
 def missing_fields(session: TreatmentSession) -> list[rems.FormField]:
-    form = form_for(session)
-    definition = definition_for(session, form)
-    return [definition.field(i) for i in rems.missing_required(definition, values_for(session))]
+    snap = snapshot(session)
+    return [snap.definition.field(i) for i in snap.missing]
 
 
 def _lower_first(label: str) -> str:
@@ -482,16 +500,17 @@ def _lower_first(label: str) -> str:
     return label[:1].lower() + label[1:]
 
 
-def signing_blockers(session: TreatmentSession) -> list[str]:
+def signing_blockers(session: TreatmentSession, snap: Snapshot | None = None) -> list[str]:
     """Why the session may not be signed yet because of its PMF (empty: nothing blocks)."""
     if not session.is_spravato:
         return []
     if session.first_dose_at is None:
         return []  # nothing was given: no PMF (clinical.md §1.3: a PMF for every dose)
-    reasons = [f"PMF: {_lower_first(f.label)} is missing" for f in missing_fields(session)]
+    snap = snap or snapshot(session)
+    reasons = [f"PMF: {_lower_first(snap.definition.field(i).label)} is missing" for i in snap.missing]
     # Hard stops (clinical.md §1.4 implication) checked against the record itself.
-    found = _record(session)
-    read = readings(session)
+    found = snap.record
+    read = snap.readings
     if not setting_certified(session):
         reasons.append("REMS: this location is not recorded as a certified Spravato setting on the session date")
     if not found.get("enrolled"):
@@ -518,11 +537,12 @@ def signing_blockers(session: TreatmentSession) -> list[str]:
 
 def pdf_context(session: TreatmentSession, form: RemsMonitoringForm, values: Mapping[str, Any]) -> dict[str, Any]:
     definition = definition_for(session, form)
+    snap = snapshot(session)
     sections = []
     for section in definition.sections:
         rows = [{"field": f, "value": display(f, values.get(f.id))} for f in definition.section_fields(section.id)]
         sections.append({"section": section, "rows": rows})
-    extras = [{**e, "value": display_extra(e["value"])} for e in record_extras(session)]
+    extras = [{**e, "value": display_extra(e["value"])} for e in record_extras(session, snap)]
     return {
         "definition": definition,
         "form": form,
@@ -742,6 +762,56 @@ def escalate_overdue(now: datetime.datetime | None = None) -> int:
     return done
 
 
-def require_view(actor: Actor) -> None:
-    if not actor.can(Perm.SESSION_VIEW):
-        raise PermissionDenied("Your role does not allow session.view.")
+# --- the due queue ------------------------------------------------------------------------
+
+
+def due_queue(actor: Actor, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+    """The REMS queue (SESSION_VIEW): forms not yet submitted (overdue first, then by due date) and
+    dosed Spravato sessions with no form row yet; two queries whatever the number of forms."""
+    core.require(actor, Perm.SESSION_VIEW)
+    now = now or timezone.now()
+    zone = actor.clinic.zone
+    forms = (
+        RemsMonitoringForm.objects.filter(clinic=actor.clinic, submitted_on__isnull=True)
+        .select_related("session", "session__patient", "session__location")
+        .defer("pdf", "values", "session__protocol_snapshot")
+        .order_by("due_date", "id")
+    )
+    rows: list[dict[str, Any]] = []
+    for form in forms:
+        session = form.session
+        rows.append(_row(session, form.due_date, form, now, zone))
+    pending = (
+        TreatmentSession.objects.filter(
+            clinic=actor.clinic,
+            route=PlanRoute.INTRANASAL_ESKETAMINE,
+            first_dose_at__isnull=False,
+            rems_form__isnull=True,
+        )
+        .exclude(state__in=[State.CANCELLED])
+        .select_related("patient", "location")
+        .defer("protocol_snapshot")
+    )
+    for session in pending:
+        if session.first_dose_at is not None:
+            rows.append(_row(session, rems.pmf_due_date(session.first_dose_at, zone), None, now, zone))
+    rows.sort(key=lambda r: (not r["overdue"], r["due_date"], r["session"].pk))
+    return rows
+
+
+def _row(
+    session: TreatmentSession, due: datetime.date, form: RemsMonitoringForm | None, now: datetime.datetime, zone: Any
+) -> dict[str, Any]:
+    frozen = form is not None and form.frozen_at is not None
+    return {
+        "session": session,
+        "patient": session.patient,
+        "form": form,
+        "due_date": due,
+        "days_left": rems.days_left(due, now, zone),
+        "days_overdue": -rems.days_left(due, now, zone),
+        "overdue": rems.is_overdue(due, now, zone),
+        "escalated": form is not None and form.escalated_at is not None,
+        "status": "Ready to submit" if frozen else "Session not signed yet",
+        "frozen": frozen,
+    }

@@ -22,10 +22,8 @@ from ketacare.accounts.idempotency import IdempotencyConflict
 from ketacare.accounts.roles import Perm
 from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record
-from ketacare.plans.models import PlanRoute
 from ketacare.sessions import core, pmf, rems
-from ketacare.sessions.lifecycle import State
-from ketacare.sessions.models import RemsMonitoringForm, SubmissionMethod, TreatmentSession
+from ketacare.sessions.models import SubmissionMethod, TreatmentSession
 
 ERRORS_ATTR = "_kc_pmf_errors"  # a refused POST's errors per field, for the re-rendered section
 
@@ -67,12 +65,10 @@ def section_context(request: HttpRequest, actor: Actor, session: TreatmentSessio
     """Context the chairside page passes to `_rems.html` (Spravato sessions only; reads only)."""
     if not session.is_spravato:
         return {"pmf": None}
-    form = pmf.form_for(session)
-    definition = pmf.definition_for(session, form)
+    snap = pmf.snapshot(session)
+    form, definition, values, missing = snap.form, snap.definition, snap.values, snap.missing
     frozen = form is not None and form.frozen_at is not None
-    from_record = {} if frozen else pmf.fill_from_record(session)
-    values = pmf.values_for(session)
-    missing = rems.missing_required(definition, values)
+    from_record = {} if frozen else snap.from_record
     now = timezone.now()
     zone = session.clinic.zone
     due = form.due_date if form is not None else pmf.due_date_of(session)
@@ -85,8 +81,8 @@ def section_context(request: HttpRequest, actor: Actor, session: TreatmentSessio
             "started": dosed,
             "sections": _field_rows(definition, values, from_record, set(missing), request),
             "missing": [definition.field(i) for i in missing],
-            "blockers": pmf.signing_blockers(session) if dosed and not frozen else [],
-            "extras": [{**e, "shown": pmf.display_extra(e["value"])} for e in pmf.record_extras(session)],
+            "blockers": pmf.signing_blockers(session, snap) if dosed and not frozen else [],
+            "extras": [{**e, "shown": pmf.display_extra(e["value"])} for e in pmf.record_extras(session, snap)],
             "due_date": due,
             "days_left": rems.days_left(due, now, zone) if due else None,
             "days_overdue": -rems.days_left(due, now, zone) if due else None,
@@ -194,63 +190,12 @@ def pmf_pdf(request: HttpRequest, session_id: int) -> HttpResponse:
     return response
 
 
-def queue_rows(actor: Actor, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
-    """Forms not yet submitted (overdue first, then by due date) and dosed Spravato sessions with no
-    form row yet; a fixed number of queries."""
-    now = now or timezone.now()
-    zone = actor.clinic.zone
-    forms = (
-        RemsMonitoringForm.objects.filter(clinic=actor.clinic, submitted_on__isnull=True)
-        .select_related("session", "session__patient", "session__location")
-        .defer("pdf", "values", "session__protocol_snapshot")
-        .order_by("due_date", "id")
-    )
-    rows: list[dict[str, Any]] = []
-    for form in forms:
-        session = form.session
-        rows.append(_row(session, form.due_date, form, now, zone))
-    pending = (
-        TreatmentSession.objects.filter(
-            clinic=actor.clinic,
-            route=PlanRoute.INTRANASAL_ESKETAMINE,
-            first_dose_at__isnull=False,
-            rems_form__isnull=True,
-        )
-        .exclude(state__in=[State.CANCELLED])
-        .select_related("patient", "location")
-        .defer("protocol_snapshot")
-    )
-    for session in pending:
-        if session.first_dose_at is not None:
-            rows.append(_row(session, rems.pmf_due_date(session.first_dose_at, zone), None, now, zone))
-    rows.sort(key=lambda r: (not r["overdue"], r["due_date"], r["session"].pk))
-    return rows
-
-
-def _row(
-    session: TreatmentSession, due: datetime.date, form: RemsMonitoringForm | None, now: datetime.datetime, zone: Any
-) -> dict[str, Any]:
-    frozen = form is not None and form.frozen_at is not None
-    return {
-        "session": session,
-        "patient": session.patient,
-        "form": form,
-        "due_date": due,
-        "days_left": rems.days_left(due, now, zone),
-        "days_overdue": -rems.days_left(due, now, zone),
-        "overdue": rems.is_overdue(due, now, zone),
-        "escalated": form is not None and form.escalated_at is not None,
-        "status": "Ready to submit" if frozen else "Session not signed yet",
-        "frozen": frozen,
-    }
-
-
 @clinic_view(Perm.SESSION_VIEW)
 @require_GET
 def rems_queue(request: HttpRequest) -> HttpResponse:
     """The clinic's Patient Monitoring Forms to submit within 7 calendar days (clinical.md §1.4)."""
     actor = actor_of(request)
-    rows = queue_rows(actor)
+    rows = pmf.due_queue(actor)
     record(actor, AuditAction.READ, "pmf.queue_viewed", detail={"rows": len(rows)})
     return render(
         request,
