@@ -371,6 +371,32 @@ def test_overdue_escalation_once_without_phi(dosed, actors, mailoutbox):
     assert event.actor is None
 
 
+def test_a_dosed_session_without_a_form_row_is_escalated_too(dosed, mailoutbox):
+    assert not RemsMonitoringForm.objects.exists()
+    assert pmf.escalate_overdue(datetime.datetime(2026, 12, 2, 8, 0, tzinfo=CHICAGO)) == 1
+    assert RemsMonitoringForm.objects.get(session=dosed).escalated_at is not None
+
+
+def test_signing_refused_until_the_form_is_complete(discharged, actors):
+    from ketacare.sessions import signing
+    from tests.conftest import PASSWORD
+
+    signing.sign(actors["ben"], discharged, password=PASSWORD)
+    with pytest.raises(ValidationError) as exc:
+        signing.sign(actors["ada"], discharged, password=PASSWORD)
+    assert "ready to leave" in str(exc.value)
+    discharged.refresh_from_db()
+    assert discharged.state == State.DISCHARGED
+    assert not RemsMonitoringForm.objects.filter(frozen_at__isnull=False).exists()
+    pmf.update_values(actors["ben"], discharged, STAFF_ANSWERS)
+    signing.sign(actors["ada"], discharged, password=PASSWORD)
+    discharged.refresh_from_db()
+    assert discharged.state == State.SIGNED
+    form = RemsMonitoringForm.objects.get(session=discharged)
+    assert form.frozen_at is not None
+    assert form.pdf_sha256 == hashlib.sha256(bytes(form.pdf)).hexdigest()
+
+
 def test_submitted_forms_are_not_escalated(discharged, actors, mailoutbox):
     pmf.update_values(actors["ben"], discharged, STAFF_ANSWERS)
     session = sign(discharged, actors)

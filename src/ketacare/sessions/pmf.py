@@ -717,6 +717,12 @@ def escalate_overdue(now: datetime.datetime | None = None) -> int:
     the next sweep tries again.
     """
     now = now or timezone.now()
+    # A dosed Spravato session whose form nobody has opened yet still gets its form (and its escalation).
+    unopened = TreatmentSession.objects.filter(
+        route=PlanRoute.INTRANASAL_ESKETAMINE, first_dose_at__isnull=False, rems_form__isnull=True
+    ).exclude(state=State.CANCELLED)
+    for session in unopened.select_related("clinic"):
+        ensure_form(session)
     # No zone is more than a day from UTC: anything overdue has due_date < UTC date + 1.
     candidates = (
         RemsMonitoringForm.objects.filter(
