@@ -7,7 +7,18 @@ import pytest
 
 pytestmark = pytest.mark.django_db
 
-DOMAINS = {"patients", "alerts", "instruments", "intakes", "eligibility", "consents", "protocols", "plans", "inventory"}
+DOMAINS = {
+    "patients",
+    "alerts",
+    "instruments",
+    "intakes",
+    "eligibility",
+    "consents",
+    "protocols",
+    "plans",
+    "inventory",
+    "sessions",
+}
 
 
 def test_openapi_lists_every_domain_and_every_operation_needs_a_token(client) -> None:
