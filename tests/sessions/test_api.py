@@ -315,3 +315,32 @@ def test_rems_due_queue(actors, api_client_for, spravato_session):
 def test_decimal_doses_travel_as_strings(api_client_for, iv_session):
     body = api_client_for("ben").get(f"{API}/{iv_session.pk}").json()
     assert body["planned_dose_mg"] == format(Decimal(iv_session.planned_dose_mg).normalize(), "f")
+
+
+def test_pmf_values_422_per_field_then_saved(actors, api_client_for, spravato_session, iv_session):
+    dosed(actors, spravato_session)
+    ben = api_client_for("ben")
+    refused = post(ben, f"/{spravato_session.pk}/pmf", {"values": {"ready_to_leave_minutes": "soon"}})
+    assert refused.status_code == 422
+    assert "ready_to_leave_minutes" in fields(refused)
+    saved = post(ben, f"/{spravato_session.pk}/pmf", {"values": {"ready_to_leave_minutes": "90"}})
+    assert saved.status_code == 200
+    detail = ben.get(f"{API}/{spravato_session.pk}").json()
+    assert detail["rems_form"]["values"] == {"ready_to_leave_minutes": 90}
+    # An IV session has no form.
+    dosed(actors, iv_session)
+    assert "pmf" in fields(post(ben, f"/{iv_session.pk}/pmf", {"values": {}}))
+
+
+def test_pmf_submission_needs_the_permission_and_a_signed_form(actors, api_client_for, spravato_session):
+    dosed(actors, spravato_session)
+    ben = api_client_for("ben")
+    post(ben, f"/{spravato_session.pk}/pmf", {"values": {"ready_to_leave_minutes": "90"}})
+    body = {"submitted_on": "2026-11-24", "method": "online", "confirmation_number": "RX-1"}
+    assert post(api_client_for("tess"), f"/{spravato_session.pk}/pmf/submission", body).status_code == 403
+    incomplete = post(ben, f"/{spravato_session.pk}/pmf/submission", {**body, "confirmation_number": ""})
+    assert incomplete.status_code == 422
+    assert "confirmation_number" in fields(incomplete)
+    unsigned = post(ben, f"/{spravato_session.pk}/pmf/submission", body, key="sub-1")
+    assert unsigned.status_code == 422
+    assert "Sign the session first" in fields(unsigned)["submitted_on"][0]

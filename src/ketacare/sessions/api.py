@@ -25,7 +25,7 @@ from ketacare.accounts.api_auth import actor_of
 from ketacare.accounts.context import Actor
 from ketacare.accounts.idempotency import fingerprint, run_once
 from ketacare.accounts.roles import Perm
-from ketacare.audit.models import AuditAction, AuditOutcome
+from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record
 from ketacare.clinics.models import Location, Resource
 from ketacare.inventory.actions import WitnessSignature
@@ -832,32 +832,21 @@ def discharge_patient(request: HttpRequest, session_id: int, idempotency_key: st
 
 @router.post("/{int:session_id}/sign", response=ACTION_RESPONSES, summary="Sign the note (nurse, prescriber; password)")
 def sign(request: HttpRequest, session_id: int, payload: PasswordIn, idempotency_key: str | None = KEY) -> Any:
-    refused: list[str] = []
-
-    def do(actor: Actor, session: TreatmentSession) -> Any:
-        try:
-            return signing.sign(actor, session, password=payload.password)
-        except signing.WrongPassword as exc:
-            refused.append("wrong password")
-            raise ValidationError(exc.message_dict) from None
-
     try:
         # The password is never part of the stored request fingerprint.
-        return _act(request, session_id, Perm.SESSION_CHART, "sign", {}, idempotency_key, do)
-    except ValidationError:
-        if refused:
-            # The refusal's audit row was rolled back with the request; write it again, outside it.
-            actor = actor_of(request)
-            session = core.access_session(actor, session_id, Perm.SESSION_CHART)
-            record(
-                actor,
-                AuditAction.EXECUTE,
-                "session.sign_refused",
-                subject=session,
-                patient=session.patient,
-                outcome=AuditOutcome.MINOR_FAILURE,
-                detail={"reason": "wrong password", "via_api": True},
-            )
+        return _act(
+            request,
+            session_id,
+            Perm.SESSION_CHART,
+            "sign",
+            {},
+            idempotency_key,
+            lambda actor, session: signing.sign(actor, session, password=payload.password, audit_refusal=False),
+        )
+    except signing.WrongPassword:
+        # Audited once the request's transaction has rolled back (else the row would go with it).
+        actor = actor_of(request)
+        signing.audit_password_refusal(actor, core.access_session(actor, session_id, Perm.SESSION_CHART))
         raise
 
 

@@ -28,7 +28,7 @@ from ketacare.accounts.context import Actor
 from ketacare.accounts.roles import Perm
 from ketacare.clinics.models import Location, Resource
 from ketacare.protocols.definitions import Protocol
-from ketacare.sessions import checkpoints, core, gates
+from ketacare.sessions import checkpoints, core, gates, monitoring
 from ketacare.sessions.lifecycle import State
 from ketacare.sessions.models import (
     ACTIVE_STATES,
@@ -36,7 +36,6 @@ from ketacare.sessions.models import (
     DoseAdministration,
     SessionAlert,
     TreatmentSession,
-    VitalPhase,
     VitalSigns,
 )
 
@@ -66,6 +65,8 @@ SESSION_FIELDS = (
     "first_dose_at",
     "dose_ended_at",
     "escort_confirmed_at",
+    "discharged_at",
+    "ended_early_at",
     "patient__legal_first_name",
     "patient__legal_last_name",
     "patient__preferred_name",
@@ -146,15 +147,6 @@ def day_bounds(location: Location, now: datetime.datetime) -> tuple[datetime.dat
     return start, end
 
 
-def _taken(session: TreatmentSession, rows: list[VitalSigns]) -> list[checkpoints.Taken]:
-    out = []
-    for v in rows:
-        measures = frozenset(m for m in checkpoints.NUMERIC if getattr(v, m) is not None)
-        before = v.phase == VitalPhase.PRE_DOSE or session.first_dose_at is None or v.taken_at < session.first_dose_at
-        out.append(checkpoints.Taken(v.taken_at, measures, before_dosing=before))
-    return out
-
-
 def _observation_end(session: TreatmentSession, protocol: Protocol) -> datetime.datetime | None:
     if session.first_dose_at is None:
         return None
@@ -178,15 +170,8 @@ def _live(
     now: datetime.datetime,
 ) -> Live:
     ends = _observation_end(session, protocol)
-    slots = checkpoints.schedule(
-        protocol,
-        taken=_taken(session, vitals),
-        now=now,
-        first_dose_at=session.first_dose_at,
-        dose_ended_at=session.dose_ended_at,
-        observation_ends_at=ends,
-        ready_for_discharge=session.state == State.READY_FOR_DISCHARGE,
-    )
+    # The same schedule as the chairside page (from the rows loaded above: no query here).
+    slots = monitoring.vitals_schedule(session, now, vitals)
     elapsed = int((now - session.first_dose_at).total_seconds() // 60) if session.first_dose_at else None
     left = max(0, int(-(-(ends - now).total_seconds() // 60))) if ends else None
     return Live(
@@ -243,8 +228,10 @@ def floor(actor: Actor, location: Location, now: datetime.datetime) -> Board:
                 "protocol_version_id", "protocol_snapshot"
             )
         )
-        for v in VitalSigns.objects.filter(session_id__in=ids).only(
-            "session_id", "phase", "taken_at", "systolic_bp", "diastolic_bp", "heart_rate", "spo2"
+        for v in (
+            VitalSigns.objects.filter(session_id__in=ids)
+            .only("session_id", "phase", "taken_at", "systolic_bp", "diastolic_bp", "heart_rate", "spo2")
+            .order_by("taken_at", "id")
         ):
             vitals[v.session_id].append(v)
         for a in SessionAlert.objects.filter(
