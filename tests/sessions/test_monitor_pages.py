@@ -244,3 +244,13 @@ def test_the_chairside_page_query_count_is_fixed(actors, client_for, iv_session,
         monitoring.record_vitals(actors["ben"], iv_session, systolic_bp=sbp, diastolic_bp=85, spo2=97)
     with django_assert_max_num_queries(few):
         assert ben.get(url(iv_session, "")).status_code == 200
+
+
+def test_after_the_session_ends_overdue_checkpoints_read_missed_not_late(actors, client_for, iv_session, clock):
+    dosed(actors, iv_session)
+    advance(clock, 16)
+    move(actors["ben"], iv_session, State.STOPPED_EARLY, reason="Patient request")
+    advance(clock, 60)
+    page = client_for("ben").get(url(iv_session, "")).content.decode()
+    assert "Missed" in page
+    assert "> Late" not in page

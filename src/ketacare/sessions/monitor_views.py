@@ -35,10 +35,10 @@ from ketacare.sessions.models import (
 from ketacare.sessions.monitor_forms import AssessmentForm, SideEffectForm, VitalsForm, first_errors
 
 CHECKPOINT_WORDS = {
-    "after_start": "after the first dose",
-    "during_every": "during dosing, every",
-    "after_end_every": "after dosing, every",
-    "pre_discharge": "before discharge",
+    "after_start": "{m} min after the first dose",
+    "during_every": "During dosing (every {m} min)",
+    "after_end_every": "After dosing (every {m} min)",
+    "pre_discharge": "Before discharge",
 }
 
 
@@ -59,17 +59,19 @@ def section_context(request: HttpRequest, actor: Actor, session: TreatmentSessio
     context["mon_resolved_alerts"] = [a for a in alerts if a.status == AlertStatus.RESOLVED]
     vitals = list(session.vitals.select_related("recorded_by").order_by("taken_at", "id")) if shows_monitoring else []
     if shows_monitoring:
-        slots = monitoring.vitals_schedule(session, now, vitals)
-        # Vitals charted here are taken after dosing began: the form defaults to the next timed slot.
-        upcoming = checkpoints.next_due([s for s in slots if s.due_at is not None])
+        ended = session.discharged_at or session.ended_early_at
+        # Once the session has ended, the schedule is read as of its end: what was missed stays missed.
+        slots = monitoring.vitals_schedule(session, min(now, ended) if ended else now, vitals)
+        upcoming = default_slot(slots)
         context.update(
             {
                 "mon_slots": slots,
+                "mon_ended": ended is not None,
                 "mon_next_slot": upcoming,
                 "mon_late_count": len(checkpoints.late(slots)),
                 "mon_vitals": [{"row": v, "text": monitoring.describe_vitals(v)} for v in vitals],
                 "mon_checkpoints": [
-                    {"id": cp.id, "label": CHECKPOINT_WORDS.get(cp.when, cp.when), "minutes": cp.minutes}
+                    {"id": cp.id, "label": CHECKPOINT_WORDS.get(cp.when, cp.when).format(m=cp.minutes)}
                     for cp in session.protocol.vital_checkpoints
                     if cp.when not in ("continuous", "pre_dose")
                 ],
@@ -95,11 +97,12 @@ def section_context(request: HttpRequest, actor: Actor, session: TreatmentSessio
     if shows_discharge:
         status = discharge.discharge_status(session, now, vitals)
         done = session.discharge_checklist or {}
+        shown = gates_shown(status)
         context.update(
             {
-                "dis_gates": status,
+                "dis_gates": shown,
                 "dis_may": gates.may_discharge(status),
-                "dis_unmet": gates.unmet(status),
+                "dis_unmet": [g for g in shown if not g.met],
                 "dis_items": [
                     {"item": item, "tick": done.get(item.id) if item.id in discharge.ticked(session) else None}
                     for item in session.protocol.discharge_checklist
@@ -134,6 +137,34 @@ def section_context(request: HttpRequest, actor: Actor, session: TreatmentSessio
         }
     )
     return context
+
+
+def default_slot(slots: list[checkpoints.Slot]) -> checkpoints.Slot | None:
+    """The slot the vitals form answers by default: the latest one due or late by now, else the next.
+
+    Vitals charted here are taken after dosing began, so the pre-dose slot (no clock time) is skipped.
+    """
+    timed = [s for s in slots if s.due_at is not None and s.status != "done"]
+    open_now = [s for s in timed if s.status in ("due", "late")]
+    if open_now:
+        return max(open_now, key=lambda s: s.due_at or timezone.now())
+    return timed[0] if timed else None
+
+
+def gates_shown(status: list[gates.Gate]) -> list[gates.Gate]:
+    """The gates as the page lists them: the checklist items as one line (they are ticked below)."""
+    items = [g for g in status if g.id.startswith("checklist.")]
+    others = [g for g in status if not g.id.startswith("checklist.")]
+    if not items:
+        return others
+    ticked = sum(1 for g in items if g.met)
+    summary = gates.Gate(
+        "checklist",
+        ticked == len(items),
+        f"Discharge checklist: {ticked} of {len(items)} items ticked"
+        + ("" if ticked == len(items) else " (tick them below)"),
+    )
+    return [others[0], summary, *others[1:]] if others else [summary]
 
 
 # --- the POST plumbing ------------------------------------------------------------------------

@@ -23,9 +23,14 @@ def _no_fetch(url: str, *args: Any, **kwargs: Any) -> NoReturn:
 
 def note_context(session: TreatmentSession) -> dict[str, Any]:
     vitals = list(session.vitals.select_related("recorded_by").order_by("taken_at", "id"))
-    now = session.discharged_at or session.ended_early_at or timezone.now()
+    # The gates as they stood at discharge (a session stopped early was not discharged through them).
+    now = session.discharged_at or timezone.now()
     try:
-        gates = discharge.discharge_status(session, now, vitals) if session.first_dose_at else []
+        gates = (
+            discharge.discharge_status(session, now, vitals)
+            if session.first_dose_at and not session.ended_early_at
+            else []
+        )
     except ValueError:
         gates = []
     return {
