@@ -24,6 +24,8 @@ from ketacare.accounts.context import Actor
 from ketacare.accounts.decorators import actor_of, clinic_view
 from ketacare.accounts.idempotency import IdempotencyConflict
 from ketacare.accounts.roles import Perm
+from ketacare.audit.models import AuditAction
+from ketacare.audit.record import record
 from ketacare.inventory.models import Container, Lot
 from ketacare.sessions import checks, core, dosing
 from ketacare.sessions import start_forms as f
@@ -33,6 +35,12 @@ from ketacare.sessions.models import DoseAdministration, TreatmentSession
 CHECK_STATES = (State.CHECKED_IN.value, State.PRE_DOSE_CHECKS.value)
 DOSE_STATES = (State.PRE_DOSE_CHECKS.value, State.DOSING.value)
 CENT = Decimal("0.01")
+METHOD_LABELS = {
+    "infusion": "Infusion",
+    "injection": "Injection",
+    "nasal_spray": "Nasal spray devices",
+    "oral": "Oral or sublingual",
+}
 
 
 def _render_chair(request: HttpRequest, session: TreatmentSession, **kwargs: Any) -> HttpResponse:
@@ -92,6 +100,7 @@ def dosing_context(session: TreatmentSession, now: datetime.datetime) -> dict[st
         context["start_devices"] = plan
     administration = session.protocol.administration
     context["start_administration"] = administration
+    context["start_method"] = METHOD_LABELS.get(administration.method, administration.method)
     if session.route == "iv" and administration.duration_minutes and remaining > 0:
         context["start_iv_minutes"] = administration.duration_minutes
     return context
@@ -484,6 +493,7 @@ def dosing_panel(request: HttpRequest, session_id: int) -> HttpResponse:
 
     actor = actor_of(request)
     session = core.access_session(actor, session_id)
+    record(actor, AuditAction.READ, "session.dosing_viewed", subject=session, patient=session.patient)
     context = {
         "session": session,
         "now": timezone.now(),
