@@ -207,6 +207,9 @@ def test_a_signed_session_answers_409_to_every_forged_post_and_takes_addenda(act
         assert response.status_code == 409, tail
         assert "signed and read-only" in response.content.decode()
     assert ada.post(url(iv_session, f"alerts/{alert.pk}/resolve/"), {"resolution": "x"}).status_code == 409
+    # An empty or nonsense form is refused as locked too, not as invalid.
+    for tail in ("vitals/", "assessment/", "side-effect/", "checklist/", "sign/", f"alerts/{alert.pk + 99}/ack/"):
+        assert ben.post(url(iv_session, tail), {"systolic_bp": "abc", "kind": "??"}).status_code == 409, tail
     assert VitalSigns.objects.count() == 1
     token = str(uuid.uuid4())
     assert ben.post(url(iv_session, "addendum/"), {"text": "Late note", "form_token": token}).status_code == 302

@@ -184,6 +184,11 @@ def _act(
 
     actor = actor_of(request)
     session = core.access_session(actor, session_id, perm)
+    if session.is_locked and key != "addendum":
+        # Refused before the form is read: every change to a signed session answers 409 alike
+        # (the action checks again under its row lock).
+        message = core.LOCKED_MESSAGE if session.state == State.SIGNED else "This session was cancelled."
+        return chair.refused(request, session, message, 409)
 
     def effect() -> tuple[int, Any]:
         do(actor, session)
