@@ -218,3 +218,49 @@ def test_a_signed_session_shows_no_forms_and_answers_409(actors, client_for, iv_
     forged = ada.post(url(session, "dose/"), iv_form(ketamine_lot))
     assert forged.status_code == 409
     assert not DoseAdministration.objects.exists()
+
+
+def test_stop_end_and_waste_through_the_page_with_witness_refusals_audited(
+    actors, client_for, iv_session, ketamine_lot, clock
+):
+    from ketacare.audit.models import AuditEvent
+
+    session = ready(actors, iv_session)
+    ben = client_for("ben")
+    assert ben.post(url(session, "dose/"), iv_form(ketamine_lot)).status_code == 302
+    dose = DoseAdministration.objects.get(session=session)
+    advance(clock, 40)
+    ben = client_for("ben")  # signed in again after the idle timeout
+    assert ben.post(url(session, f"dose/{dose.pk}/stop/"), {"form_token": token()}).status_code == 302
+    dose.refresh_from_db()
+    assert dose.ended_at is not None
+    assert ben.post(url(session, f"dose/{dose.pk}/stop/"), {"form_token": token()}).status_code == 422  # once
+    assert ben.post(url(session, "dose/end/"), {"form_token": token()}).status_code == 302
+    vial = dose.ledger_entry.container
+    waste = {"container": vial.pk, "quantity_ml": "9.20", "witness_email": "ada@example.org", "form_token": token()}
+    wrong = ben.post(url(session, "dose/waste/"), {**waste, "witness_password": "nope"})
+    assert wrong.status_code == 422
+    assert "nope" not in wrong.content.decode()
+    assert AuditEvent.objects.filter(event_type="inventory_witness.refused").count() == 1
+    assert not LedgerEntry.objects.filter(kind=EntryKind.WASTE).exists()
+    right = ben.post(url(session, "dose/waste/"), {**waste, "form_token": token(), "witness_password": PASSWORD})
+    assert right.status_code == 302
+    assert LedgerEntry.objects.get(kind=EntryKind.WASTE).witness == actors["ada"].user
+
+
+def test_a_wrong_approver_password_is_audited_and_changes_nothing(actors, client_for, iv_session, ketamine_lot):
+    from ketacare.audit.models import AuditEvent
+
+    session = ready(actors, iv_session)
+    form = iv_form(
+        ketamine_lot,
+        quantity_mg="45",
+        quantity_ml="0.90",
+        deviation_reason="Weight updated",
+        approver_email="ada@example.org",
+        approver_password="wrong",
+    )
+    assert client_for("ben").post(url(session, "dose/"), form).status_code == 422
+    assert AuditEvent.objects.filter(event_type="session_dose_approver.refused").count() == 1
+    assert not DoseAdministration.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=EntryKind.ADMINISTRATION).exists()
