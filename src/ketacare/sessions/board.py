@@ -9,9 +9,10 @@ from the first device, clinical.md §0/§1.3 [LABEL-120TY, REMS-FDA]; other rout
 minimum from the end of dosing, §2.6 [NF]), open alerts, and whether the escort is confirmed.
 
 Queries (whatever the number of chairs and sessions): the location's chairs, the sessions of the
-floor (live ones plus today's), the live ones' protocol snapshots, their vital signs, their open alerts
-and their doses — six. Nothing
-is written here; the view records the audit row.
+floor (live ones plus today's), the live ones' protocol snapshots (one per version), their vital
+signs, their open alerts and their doses — six. Nothing is written here; the view records the audit
+row. Roles without SESSION_VIEW (the front desk) see the alert count but not the alerts' clinical
+text, and no link to the chart.
 """
 
 from __future__ import annotations

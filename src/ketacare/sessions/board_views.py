@@ -1,6 +1,6 @@
 """The live floor board pages: `/sessions/board/?location=<id>` and its tiles partial (HTMX polling).
 
-The full page renders everything (the board works with JavaScript off; reload to refresh). With
+The full page renders everything (with JavaScript off it reloads itself every minute). With
 HTMX the live region (`#board-live`: the chair grid, the waiting strip and the expected list) is
 fetched from `/sessions/board/tiles/` every 10 seconds and swapped in place; nothing else reloads.
 `?wall=1` is the wall-screen mode (no navigation, big type, dark high contrast).
