@@ -119,3 +119,19 @@ def test_no_recurring_slot_after_discharge():
         ended_at=m(58),
     )
     assert all(s.due_at is None or s.due_at <= m(58) for s in slots)
+
+
+def test_a_slot_whose_window_passed_is_missed_and_the_next_is_what_is_due():
+    taken = [Taken(m(-5), BP, before_dosing=True), Taken(m(10), BP)]
+    slots = schedule(
+        get_protocol("iv_racemic_ketamine"),
+        taken=taken,
+        now=m(37),
+        first_dose_at=T0,
+        dose_ended_at=None,
+        observation_ends_at=None,
+    )
+    during = [(s.due_at, s.status) for s in slots if s.checkpoint == "bp_during"]
+    assert during == [(m(10), "done"), (m(20), "missed"), (m(30), "late"), (m(40), "due"), (m(50), "upcoming")]
+    assert next_due(slots).due_at == m(30)
+    assert [s.due_at for s in late(slots)] == [m(30)]

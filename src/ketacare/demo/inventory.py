@@ -29,9 +29,11 @@ Idempotent: a clinic that already has ledger entries is left alone.
 from __future__ import annotations
 
 import datetime
+import random
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 
@@ -151,6 +153,7 @@ class Dose:
     patient: Patient
     mg: Decimal
     devices: int = 0  # Spravato: devices used whole
+    plan: TreatmentPlan | None = None  # given in a charted session of this plan (demo/sessions.py)
 
 
 def _doses(
@@ -173,7 +176,7 @@ def _doses(
             day = datetime.date.fromisoformat(iso)
             if first <= day <= last and day.weekday() < 5:
                 devices = max(1, int(dose // 28)) if spravato else 0
-                by_day[(location.pk, day)].append(Dose(plan.patient, dose, devices))
+                by_day[(location.pk, day)].append(Dose(plan.patient, dose, devices, plan))
     if by_day:
         return by_day
     patients = list(Patient.objects.filter(clinic=clinic, status=PatientStatus.ACTIVE).order_by("mrn")[:6])
@@ -230,6 +233,12 @@ class _Site:
             self.nurse, vial, quantity_mg=mg, quantity_ml=ml, witness=_witness(self.prescriber), reason=reason
         )
 
+    def ensure_stock(self, dose: Dose, day: datetime.date) -> Lot:
+        """The lot a charted session's dose is drawn from (received that morning if none is left)."""
+        if dose.devices:
+            return self._usable_lot(self.spravato, day, dose.devices) or self.receive(self.spravato, day, packages=2)
+        return self._usable_lot(self.vial, day) or self.receive(self.vial, day)
+
     def give(self, dose: Dose, day: datetime.date) -> None:
         if dose.devices:
             lot = self._usable_lot(self.spravato, day, dose.devices) or self.receive(self.spravato, day, packages=2)
@@ -267,6 +276,32 @@ class _Site:
         )
 
 
+class _Charted:
+    """Plan doses given in charted sessions (demo/sessions.py), with the REMS forms' submissions:
+    every Spravato PMF is submitted the next day, except one left overdue and one still due."""
+
+    def __init__(self, actors: dict[Role, Actor], today: datetime.date) -> None:
+        self.actors = actors
+        self.today = today
+        self.floors: dict[int, Any] = {}
+        self.rng = random.Random(4242)  # noqa: S311 - synthetic demo data
+        self.left_overdue = False
+        self.left_due = False
+
+    def chart(self, location: Location, plan: TreatmentPlan, day: datetime.date, hour: int, lot: Lot) -> None:
+        from ketacare.demo.sessions import Floor, chart_past_session
+
+        floor = self.floors.setdefault(location.pk, Floor(location, self.actors))
+        submit = True
+        if plan.route == PlanRoute.INTRANASAL_ESKETAMINE:
+            age = (self.today - day).days
+            if 8 <= age <= 12 and not self.left_overdue:
+                submit, self.left_overdue = False, True
+            elif 1 <= age <= 6 and not self.left_due:
+                submit, self.left_due = False, True
+        chart_past_session(floor, plan, day, hour, self.rng, lot=lot, submit_pmf=submit)
+
+
 def seed_inventory(clinic: Clinic, actors: dict[Role, Actor]) -> int:
     """Months of Schedule III records for the demo clinic. Returns the ledger entries created."""
     locations = _locations(clinic)
@@ -280,6 +315,7 @@ def seed_inventory(clinic: Clinic, actors: dict[Role, Actor]) -> int:
     first = _weekday(today - datetime.timedelta(days=WINDOW_DAYS))
     doses = _doses(clinic, locations, first, last)
     sites = {loc.pk: _Site(loc, products[VIAL_AT[loc.name]], products["spravato"], actors) for loc in locations}
+    charted = _Charted(actors, today)
     short_dated: dict[int, Lot] = {}
     # Month ends with a count; the last one at the first location (Lincoln Park) finds a vial short.
     month_ends = []
@@ -328,10 +364,14 @@ def seed_inventory(clinic: Clinic, actors: dict[Role, Actor]) -> int:
                             counterparty_dea=REVERSE_DISTRIBUTOR["counterparty_dea"],
                         )
                 todays = doses.get((loc.pk, day), [])
-                if todays:
-                    for hour, dose in enumerate(todays):
-                        with _on(day, clinic, hour=min(9 + hour, 17)):
-                            site.give(dose, day)
+                for hour, dose in enumerate(todays):
+                    if dose.plan is not None and Role.FRONT_DESK in actors:
+                        with _on(day, clinic, hour=8):
+                            lot = site.ensure_stock(dose, day)
+                        charted.chart(loc, dose.plan, day, min(9 + hour, 16), lot)
+                        continue
+                    with _on(day, clinic, hour=min(9 + hour, 17)):
+                        site.give(dose, day)
                 if day in month_ends:
                     is_latest = day == month_ends[-1] and loc.pk == locations[0].pk
                     with _on(day, clinic, hour=18):

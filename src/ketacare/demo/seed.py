@@ -10,6 +10,7 @@ Everything here is synthetic (see `ketacare.demo.synthetic`): no real person's d
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +25,13 @@ from ketacare.clinics.models import Clinic, Location, Resource
 from ketacare.demo.inventory import seed_inventory
 from ketacare.demo.mbc import MBC_PATIENTS, seed_measures
 from ketacare.demo.pathway import seed_pathway
+from ketacare.demo.sessions import remembered_passwords, seed_today
 from ketacare.demo.synthetic import CHICAGO, DENVER, PatientGenerator, Region
+from ketacare.inventory.models import LedgerEntry
 from ketacare.measures.models import AlertStatus, Response, SafetyAlert
 from ketacare.patients.actions import create_patient
 from ketacare.patients.models import Patient
+from ketacare.sessions.models import TreatmentSession
 
 DEMO_PASSWORD = "ketacare-demo"  # noqa: S105 (the published password of synthetic demo accounts)
 DEMO_EMAIL_DOMAIN = "demo.ketacare.test"
@@ -214,6 +218,15 @@ def _patients(
 
 
 @transaction.atomic
+def _rems_certified(clinic: Clinic) -> None:
+    """Both Bluestem locations are certified Spravato REMS outpatient settings (clinical.md §1.3)."""
+    for n, location in enumerate(Location.objects.filter(clinic=clinic).order_by("name"), start=1):
+        if location.spravato_rems_certified_on is None:
+            location.spravato_rems_setting_id = f"SPR-IL-{6020 + n}"
+            location.spravato_rems_certified_on = datetime.date(2025, 3, 3)
+            location.save(update_fields=["spravato_rems_setting_id", "spravato_rems_certified_on"])
+
+
 def seed_demo(patients: int = DEMO_PATIENTS, in_treatment: int = MBC_PATIENTS) -> SeedReport:
     """Create (or complete) the demo clinic and its small neighbour. Idempotent."""
     clinic, clinic_created = _clinic(DEMO_CLINIC)
@@ -244,8 +257,18 @@ def seed_demo(patients: int = DEMO_PATIENTS, in_treatment: int = MBC_PATIENTS) -
     report.add(
         "patients given intake, screening, consent and plan records", seed_pathway(clinic, pathway_actors, in_treatment)
     )
-    stock_actors = {role: _actor(users[role], clinic) for role in (Role.INVENTORY, Role.NURSE, Role.PRESCRIBER)}
-    report.add("controlled-substance ledger entries", seed_inventory(clinic, stock_actors))
+    stock_actors = {
+        role: _actor(users[role], clinic) for role in (Role.INVENTORY, Role.NURSE, Role.PRESCRIBER, Role.FRONT_DESK)
+    }
+    _rems_certified(clinic)
+    entries = LedgerEntry.objects.filter(clinic=clinic)
+    sessions = TreatmentSession.objects.filter(clinic=clinic)
+    entries_before, sessions_before = entries.count(), sessions.count()
+    with remembered_passwords():
+        seed_inventory(clinic, stock_actors)  # the plans' doses, each in a charted, signed session
+        seed_today(clinic, stock_actors)
+    report.add("controlled-substance ledger entries", entries.count() - entries_before)
+    report.add("treatment sessions (past, in progress and expected today)", sessions.count() - sessions_before)
     report.care_patients = Response.objects.filter(clinic=clinic).values("patient").distinct().count()
     report.open_alerts = SafetyAlert.objects.filter(clinic=clinic, status=AlertStatus.OPEN).count()
     return report

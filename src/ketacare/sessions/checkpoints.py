@@ -15,8 +15,10 @@ already taken into slots with a due time and a status:
 - `continuous`: not a slot (monitoring throughout; the page shows it as a reminder).
 
 A slot is done by any set holding the slot's numeric measures taken from `EARLY` before its due time
-until the next slot of the same checkpoint. It is late `LATE_AFTER` after its due time. These two
-tolerances are workflow settings of this software, not clinical facts.
+until the next slot of the same checkpoint. It is late `LATE_AFTER` after its due time, and missed
+once the next slot of a recurring checkpoint is due (a late reading then answers the next slot; the
+missed one stays on the record, and the late-vitals alert raised for it stays). These two tolerances
+are workflow settings of this software, not clinical facts.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ EARLY = datetime.timedelta(minutes=5)
 LATE_AFTER = datetime.timedelta(minutes=5)
 MAX_SLOTS = 48  # a runaway session (e.g. never discharged) never lists more than this per checkpoint
 
-Status = Literal["done", "due", "late", "upcoming"]
+Status = Literal["done", "due", "late", "missed", "upcoming"]
 MEASURE_WORDS = {"systolic_bp": "BP", "diastolic_bp": "BP", "heart_rate": "HR", "spo2": "SpO2"}
 
 
@@ -87,6 +89,8 @@ def _status(
             continue
         if t.taken_at >= start and (window_end is None or t.taken_at < window_end - EARLY) and needed <= t.measures:
             return "done", t.taken_at
+    if window_end is not None and now >= window_end:
+        return "missed", None  # the next slot of the checkpoint is due: this one can no longer be taken
     if now >= due_at + LATE_AFTER:
         return "late", None
     if now >= due_at - EARLY:
@@ -161,8 +165,8 @@ def schedule(
 
 
 def next_due(slots: Sequence[Slot]) -> Slot | None:
-    """The earliest slot not yet done (late ones first)."""
-    open_slots = [s for s in slots if s.status != "done"]
+    """The earliest slot still to take (late ones first; done and missed ones are past)."""
+    open_slots = [s for s in slots if s.status not in ("done", "missed")]
     return open_slots[0] if open_slots else None
 
 

@@ -33,7 +33,7 @@ from ketacare.inventory import actions as ledger
 from ketacare.inventory.actions import WitnessSignature
 from ketacare.inventory.models import Container, DosageForm, LedgerEntry, Lot, Substance
 from ketacare.plans.models import PlanRoute
-from ketacare.sessions import checks, core
+from ketacare.sessions import checks, core, pmf
 from ketacare.sessions.lifecycle import State
 from ketacare.sessions.models import DoseAdministration, TreatmentSession
 
@@ -326,6 +326,8 @@ def give_dose(
     )
     if state is State.PRE_DOSE_CHECKS:
         session = core.transition(actor, session, State.DOSING, at=started)
+        # Spravato: the REMS Patient Monitoring Form is owed from the first device (clinical.md §1.4).
+        pmf.ensure_form(session)
     dose = DoseAdministration.objects.create(
         clinic=session.clinic,
         session=session,

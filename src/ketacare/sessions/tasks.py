@@ -18,10 +18,12 @@ def send_session_alert_notifications() -> dict[str, int]:
 
 @task()
 def session_sweep() -> dict[str, int]:
-    """Send pending alert messages and escalate overdue REMS Patient Monitoring Forms: run every minute."""
-    from ketacare.sessions import pmf
+    """Raise alerts for vitals not taken in time, send pending alert messages and escalate overdue REMS
+    Patient Monitoring Forms: run every minute."""
+    from ketacare.sessions import monitoring, pmf
     from ketacare.sessions.alerts import send_pending
 
+    late = monitoring.raise_late_vitals_alerts()
     sent, failed = send_pending()
     escalated = pmf.escalate_overdue()
-    return {"sent": sent, "failed": failed, "pmf_escalated": escalated}
+    return {"late_vitals_alerts": late, "sent": sent, "failed": failed, "pmf_escalated": escalated}

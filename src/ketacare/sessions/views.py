@@ -113,7 +113,8 @@ def header_context(session: TreatmentSession, now: datetime.datetime) -> dict[st
             ends = None
     end = session.discharged_at or session.ended_early_at or now
     elapsed = int((end - session.first_dose_at).total_seconds() // 60) if session.first_dose_at else None
-    left = max(0, int(-(-(ends - now).total_seconds() // 60))) if ends and not session.discharged_at else None
+    finished = session.discharged_at or session.ended_early_at or session.is_locked
+    left = max(0, int(-(-(ends - now).total_seconds() // 60))) if ends and not finished else None
     return {
         "protocol": protocol,
         "observation_ends_at": ends,
