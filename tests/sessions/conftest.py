@@ -86,7 +86,7 @@ def iv_plan(actors: dict[str, Any], weighed: Any, iv_version: Any, gate: Gate) -
 
 @pytest.fixture
 def spravato_patient(make_patient: Any) -> Any:
-    return make_patient(first_name="Sam", last_name="Reyes")
+    return make_patient(legal_first_name="Sam", legal_last_name="Reyes")
 
 
 @pytest.fixture
