@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from ketacare.sessions import discharge, monitoring
+from ketacare.sessions import checks, discharge, monitoring
 from ketacare.sessions.models import TreatmentSession
 
 
@@ -38,7 +38,10 @@ def note_context(session: TreatmentSession) -> dict[str, Any]:
         "patient": session.patient,
         "clinic": session.clinic,
         "protocol": session.protocol,
-        "checks": list(session.checks.select_related("recorded_by").order_by("recorded_at", "id")),
+        "checks": [
+            {"row": c, "label": checks.LABELS_BY_ITEM.get(c.item, c.item)}
+            for c in session.checks.select_related("recorded_by").order_by("recorded_at", "id")
+        ],
         "doses": list(
             session.doses.select_related("ledger_entry", "ledger_entry__lot", "given_by", "deviation_approved_by")
         ),
