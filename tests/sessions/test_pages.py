@@ -87,3 +87,51 @@ def test_patient_sessions_list(client_for, iv_session):
     page = client_for("ada").get(f"/sessions/patients/{iv_session.patient_id}/")
     assert page.status_code == 200
     assert "1 of 6" in page.content.decode()
+
+
+def test_a_prescriber_orders_a_one_off_session_with_a_reason(client_for, patient, iv_version, location):
+    ada = client_for("ada")
+    page = ada.get(f"/sessions/patients/{patient.pk}/")
+    assert 'data-testid="order"' in page.content.decode()
+    form = {
+        "protocol_version": iv_version.pk,
+        "dose_mg": "35",
+        "location": location.pk,
+        "date": "2026-11-25",
+        "time": "10:00",
+        "reason": "",
+        "form_token": "0b5b0f4c-51f0-4c2b-8d27-0d6c3c8b0a11",
+    }
+    refused = ada.post(f"/sessions/patients/{patient.pk}/order/", form)
+    assert refused.status_code == 422
+    assert "Say why" in refused.content.decode()
+    assert not TreatmentSession.objects.exists()
+    form["reason"] = "Booster after relapse"
+    form["form_token"] = "7d1f6f0e-6f59-4d8a-9a53-2f5f8b2f3c21"
+    done = ada.post(f"/sessions/patients/{patient.pk}/order/", form)
+    assert done.status_code == 302
+    made = TreatmentSession.objects.get()
+    assert made.plan is None
+    assert made.order_reason == "Booster after relapse"
+    assert str(made.planned_dose_mg) == "35.000"
+
+
+@pytest.mark.parametrize("key", ["ben", "cy", "tess"])
+def test_only_a_prescriber_orders(client_for, patient, iv_version, location, key):
+    form = {"protocol_version": iv_version.pk, "dose_mg": "35", "location": location.pk, "date": "2026-11-25"}
+    assert (
+        client_for(key)
+        .post(f"/sessions/patients/{patient.pk}/order/", {**form, "time": "10:00", "reason": "x"})
+        .status_code
+        == 403
+    )
+    assert not TreatmentSession.objects.exists()
+
+
+def test_the_charts_sessions_tab(client_for, iv_session, django_assert_max_num_queries):
+    ada = client_for("ada")
+    with django_assert_max_num_queries(12):
+        tab = ada.get(f"/sessions/patients/{iv_session.patient_id}/chart/")
+    assert tab.status_code == 200
+    assert "1 of 6" in tab.content.decode()
+    assert client_for("cy").get(f"/sessions/patients/{iv_session.patient_id}/chart/").status_code == 403

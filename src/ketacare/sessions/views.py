@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -326,4 +327,111 @@ def patient_sessions(request: HttpRequest, patient_id: int) -> HttpResponse:
         .order_by("-scheduled_at", "-id")
     )
     record(actor, AuditAction.READ, "session.list_viewed", patient=patient)
-    return render(request, "sessions/patient.html", {"patient": patient, "sessions": sessions})
+    return render(request, "sessions/patient.html", _patient_context(actor, patient, sessions))
+
+
+def _patient_context(actor: Actor, patient: Any, sessions: Any, **extra: Any) -> dict[str, Any]:
+    from ketacare.protocols.models import ClinicProtocolVersion, VersionStatus
+
+    versions = (
+        list(
+            ClinicProtocolVersion.objects.filter(
+                clinic_protocol__clinic=actor.clinic, status=VersionStatus.PUBLISHED
+            ).select_related("clinic_protocol")
+        )
+        if actor.can(Perm.SESSION_ORDER)
+        else []
+    )
+    return {
+        "patient": patient,
+        "sessions": sessions,
+        "order_versions": [(v, v.protocol.name) for v in versions],
+        "locations": locations_of(actor),
+        "form_token": uuid.uuid4(),
+        "today": core.clinic_today(actor),
+        "order_errors": {},
+        "order_values": {},
+        **extra,
+    }
+
+
+@clinic_view(Perm.SESSION_ORDER)
+@require_POST
+def order(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """A prescriber's one-off order: a published protocol, a dose in mg, why, when and where."""
+    from ketacare.patients.access import access_patient
+    from ketacare.protocols.models import ClinicProtocolVersion, VersionStatus
+
+    actor = actor_of(request)
+    patient = access_patient(actor, patient_id)
+    post = request.POST
+    errors: dict[str, str] = {}
+    version = ClinicProtocolVersion.objects.filter(
+        clinic_protocol__clinic=actor.clinic, status=VersionStatus.PUBLISHED, pk=post.get("protocol_version") or 0
+    ).first()
+    if version is None:
+        errors["protocol_version"] = "Choose one of the clinic's published protocols."
+    try:
+        dose = Decimal(post.get("dose_mg", "").strip())
+    except ArithmeticError:
+        errors["dose_mg"] = "Enter the dose in mg, e.g. 35."
+        dose = Decimal(0)
+    try:
+        day = datetime.date.fromisoformat(post.get("date", ""))
+        at = datetime.time.fromisoformat(post.get("time", ""))
+        when = datetime.datetime.combine(day, at, tzinfo=actor.clinic.zone)
+    except ValueError:
+        errors["scheduled_at"] = "Enter the date and time of the session."
+        when = None
+    location = next((loc for loc in locations_of(actor) if str(loc.pk) == post.get("location")), None)
+    if location is None:
+        errors["location"] = "Choose a location."
+    if version is not None and when is not None and location is not None and not errors:
+
+        def effect() -> tuple[int, Any]:
+            made = core.order_session(
+                actor,
+                patient,
+                protocol_version=version,
+                dose_mg=dose,
+                reason=post.get("reason", ""),
+                scheduled_at=when,
+                location=location,
+            )
+            return 201, made.pk
+
+        try:
+            made_pk = run_form(actor, request, f"session-order-{patient.pk}", effect)
+        except ValidationError as exc:
+            errors.update({k: " ".join(v) for k, v in exc.message_dict.items()})
+        except IdempotencyConflict:
+            errors["form"] = "This form was already submitted with other values; reload the page."
+        else:
+            messages.success(request, "One-off session ordered.")
+            return HttpResponseRedirect(reverse("sessions-chair", args=[made_pk]))
+    sessions = core.sessions_of(actor).filter(patient=patient).select_related("location", "chair", "plan")
+    context = _patient_context(actor, patient, sessions.order_by("-scheduled_at", "-id"))
+    context.update(order_errors=errors, order_values=post, order_open=True)
+    return render(request, "sessions/patient.html", context, status=422)
+
+
+@clinic_view(Perm.SESSION_VIEW)
+@require_GET
+def chart_summary(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The chart's Sessions tab (loaded by HTMX): the patient's latest sessions."""
+    from ketacare.patients.access import access_patient
+
+    actor = actor_of(request)
+    patient = access_patient(actor, patient_id)
+    sessions = (
+        core.sessions_of(actor)
+        .filter(patient=patient)
+        .select_related("location", "chair", "plan")
+        .order_by("-scheduled_at", "-id")[:20]
+    )
+    record(actor, AuditAction.READ, "session.list_viewed", patient=patient, detail={"where": "chart"})
+    return render(
+        request,
+        "sessions/_chart.html",
+        {"patient": patient, "sessions": sessions, "can_order": actor.can(Perm.SESSION_ORDER)},
+    )
