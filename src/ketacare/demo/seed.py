@@ -217,7 +217,6 @@ def _patients(
         report.add("contacts", len(synthetic.contacts))
 
 
-@transaction.atomic
 def _rems_certified(clinic: Clinic) -> None:
     """Both Bluestem locations are certified Spravato REMS outpatient settings (clinical.md §1.3)."""
     for n, location in enumerate(Location.objects.filter(clinic=clinic).order_by("name"), start=1):
@@ -228,7 +227,17 @@ def _rems_certified(clinic: Clinic) -> None:
 
 
 def seed_demo(patients: int = DEMO_PATIENTS, in_treatment: int = MBC_PATIENTS) -> SeedReport:
-    """Create (or complete) the demo clinic and its small neighbour. Idempotent."""
+    """Create (or complete) the demo clinic and its small neighbour. Idempotent.
+
+    Staff sign plans, witness waste and sign sessions with their passwords all through the demo;
+    each password is checked once and the answer reused (`remembered_passwords`).
+    """
+    with remembered_passwords():
+        return _seed_demo(patients, in_treatment)
+
+
+@transaction.atomic
+def _seed_demo(patients: int, in_treatment: int) -> SeedReport:
     clinic, clinic_created = _clinic(DEMO_CLINIC)
     other, other_created = _clinic(OTHER_CLINIC)
     report = SeedReport(clinic=clinic, other_clinic=other)
@@ -264,9 +273,8 @@ def seed_demo(patients: int = DEMO_PATIENTS, in_treatment: int = MBC_PATIENTS) -
     entries = LedgerEntry.objects.filter(clinic=clinic)
     sessions = TreatmentSession.objects.filter(clinic=clinic)
     entries_before, sessions_before = entries.count(), sessions.count()
-    with remembered_passwords():
-        seed_inventory(clinic, stock_actors)  # the plans' doses, each in a charted, signed session
-        seed_today(clinic, stock_actors)
+    seed_inventory(clinic, stock_actors)  # the plans' doses, each in a charted, signed session
+    seed_today(clinic, stock_actors)
     report.add("controlled-substance ledger entries", entries.count() - entries_before)
     report.add("treatment sessions (past, in progress and expected today)", sessions.count() - sessions_before)
     report.care_patients = Response.objects.filter(clinic=clinic).values("patient").distinct().count()
