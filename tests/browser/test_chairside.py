@@ -102,8 +102,8 @@ def booked(
     )
 
 
-def tile(board: Any) -> Any:
-    return board.get_by_test_id("tile-chair-1")
+def tile(board: Any, session: TreatmentSession) -> Any:
+    return board.get_by_test_id(f"tile-chair-{session.chair_id}")
 
 
 def test_one_infusion_from_check_in_to_the_signed_note(
@@ -131,8 +131,8 @@ def test_one_infusion_from_check_in_to_the_signed_note(
         board = new_page()
         login_as(board, "cy")
         board.goto(f"/sessions/board/?location={session.location_id}")
-        expect(tile(board)).to_contain_text("Delgado, Rosa")
-        expect(tile(board)).to_contain_text("Checked in")
+        expect(tile(board, session)).to_contain_text("Delgado, Rosa")
+        expect(tile(board, session)).to_contain_text("Checked in")
 
         # The nurse, at the chair, passes the pre-dose checks.
         later(5)
@@ -166,7 +166,7 @@ def test_one_infusion_from_check_in_to_the_signed_note(
         expect(nurse.get_by_test_id("dosing-ready")).to_be_visible()
         check_page(nurse, "chairside pre-dose checks passed")
         board.reload()
-        expect(tile(board)).to_contain_text("Pre-dose checks")
+        expect(tile(board, session)).to_contain_text("Pre-dose checks")
 
         # ... draws 40 mg (0.8 mL of 50 mg/mL) from lot KX-7001 and starts the infusion at 1.2 mL/h.
         later(5)
@@ -184,7 +184,8 @@ def test_one_infusion_from_check_in_to_the_signed_note(
         assert entry.quantity_mg == Decimal("40.00")
         check_page(nurse, "chairside dosing")
         board.reload()
-        expect(tile(board)).to_contain_text("Dosing")
+        expect(tile(board, session)).to_contain_text("Dosing")
+        check_page(board, "floor board while dosing")
 
         # Vitals every 10 minutes during the infusion: the second is above the 180 mmHg alert limit.
         for minutes, systolic in ((10, 134), (10, 192)):
@@ -200,7 +201,7 @@ def test_one_infusion_from_check_in_to_the_signed_note(
         alert = SessionAlert.objects.get(session=session, kind="vital_threshold")
         expect(nurse.get_by_test_id(f"alert-{alert.pk}")).to_contain_text("Systolic BP 192")
         board.reload()
-        expect(tile(board)).to_contain_text("1 open")
+        expect(tile(board, session)).to_contain_text("1 open")
         shoot(nurse, "chairside alert raised")
 
         # The prescriber on call resolves it at the chair.
@@ -218,7 +219,7 @@ def test_one_infusion_from_check_in_to_the_signed_note(
         nurse.get_by_test_id("form-end-dosing").get_by_role("button", name=re.compile("End dosing")).click()
         expect(nurse.get_by_test_id("session-state")).to_have_text("Observation")
         board.reload()
-        expect(tile(board)).to_contain_text("Observation")
+        expect(tile(board, session)).to_contain_text("Observation")
         later(15)
         nurse.reload()
         vitals = nurse.get_by_test_id("vitals-form")
@@ -248,7 +249,7 @@ def test_one_infusion_from_check_in_to_the_signed_note(
         nurse.get_by_test_id("discharge-button").click()
         expect(nurse.get_by_test_id("session-state")).to_have_text("Discharged")
         board.reload()
-        expect(tile(board)).not_to_contain_text("Delgado")
+        expect(tile(board, session)).not_to_contain_text("Delgado")
 
         # Nurse and prescriber sign; the note is then read-only and the PDF is there.
         nurse.get_by_test_id("sign-form").get_by_label("Your password").fill(PASSWORD)

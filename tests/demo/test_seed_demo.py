@@ -46,8 +46,8 @@ def counts() -> dict[str, int]:
     }
 
 
-def test_seed_demo_creates_a_member_per_role_rooms_and_patients() -> None:
-    output = seed()
+def test_seed_demo_creates_a_member_per_role_rooms_and_patients(seeded: str) -> None:
+    output = seeded
 
     clinic = Clinic.objects.get(slug=DEMO_CLINIC["slug"])
     assert clinic.time_zone == "America/Chicago"
@@ -88,8 +88,7 @@ def _form_data(patient: Patient) -> dict[str, Any]:
     return data
 
 
-def test_every_seeded_patient_is_valid_and_synthetic() -> None:
-    seed()
+def test_every_seeded_patient_is_valid_and_synthetic(seeded: str) -> None:
     patients = list(Patient.objects.select_related("clinic", "primary_clinician").prefetch_related("contacts"))
     assert len(patients) >= 50
     mrns = set()
@@ -139,8 +138,7 @@ def test_every_seeded_patient_is_valid_and_synthetic() -> None:
     assert with_escort > len(demo) / 2
 
 
-def test_second_run_changes_nothing() -> None:
-    seed()
+def test_second_run_changes_nothing(seeded: str) -> None:
     before = counts()
     passwords = dict(User.objects.values_list("email", "password"))
     next_mrns = dict(Clinic.objects.values_list("slug", "next_mrn_number"))
@@ -175,8 +173,8 @@ def _latest_vs_baseline(code: str) -> dict[int, tuple[int, int]]:
     return {pid: (totals[0], totals[-1]) for pid, totals in series.items() if len(totals) > 1}
 
 
-def test_seed_demo_gives_months_of_scores_with_responders_remitters_and_one_open_alert() -> None:
-    output = seed()
+def test_seed_demo_gives_months_of_scores_with_responders_remitters_and_one_open_alert(seeded: str) -> None:
+    output = seeded
     clinic = Clinic.objects.get(slug=DEMO_CLINIC["slug"])
     now = timezone.now()
 
@@ -249,15 +247,14 @@ def test_seed_demo_gives_months_of_scores_with_responders_remitters_and_one_open
     assert f"added {responses.count()} responses and 2 safety alerts" in output
 
 
-def test_second_run_adds_no_scores_or_alerts() -> None:
-    seed()
+def test_second_run_adds_no_scores_or_alerts(seeded: str) -> None:
     before = (Response.objects.count(), SafetyAlert.objects.count(), AlertNotification.objects.count())
     output = seed()
     assert (Response.objects.count(), SafetyAlert.objects.count(), AlertNotification.objects.count()) == before
     assert "added 0 responses and 0 safety alerts" in output
 
 
-def test_seed_demo_puts_patients_at_each_stage_before_treatment() -> None:
+def test_seed_demo_puts_patients_at_each_stage_before_treatment(seeded: str) -> None:
     from ketacare.consents.queries import missing_consents
     from ketacare.eligibility.models import EligibilityDecision
     from ketacare.eligibility.queries import eligibility_for_plan
@@ -266,7 +263,6 @@ def test_seed_demo_puts_patients_at_each_stage_before_treatment() -> None:
     from ketacare.screening.models import Intake
 
     # given / when
-    seed()
     clinic = Clinic.objects.get(slug=DEMO_CLINIC["slug"])
 
     # then: the clinic's IV and Spravato protocols are published, with every clinic value set
