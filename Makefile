@@ -44,6 +44,9 @@ checks: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist); browser tests all go to one of them (tests/browser/conftest.py).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+
 pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -59,16 +59,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if BROWSER_DIR not in Path(str(item.path)).parents:
             continue
         item.add_marker(pytest.mark.browser)
+        # With pytest-xdist (`make test` runs two workers), every browser test runs on one worker:
+        # one Chromium at a time, the others share the second worker.
+        item.add_marker(pytest.mark.xdist_group("browser"))
         if not available and not REQUIRE_BROWSER:
             item.add_marker(pytest.mark.skip(reason=f"{MISSING}: browser tests skipped"))
         if not available:
             _skipped_for_missing_browser.append(item.nodeid)
 
 
+def _browser_tests_reported(terminalreporter: Any) -> int:
+    """Browser tests in the run's reports (under pytest-xdist the workers collect, not this process)."""
+    prefix = f"{BROWSER_DIR.relative_to(BROWSER_DIR.parent.parent)}/"
+    return len(
+        {
+            report.nodeid
+            for reports in terminalreporter.stats.values()
+            for report in reports
+            if str(getattr(report, "nodeid", "")).startswith(prefix)
+        }
+    )
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _skipped_for_missing_browser:
-        return
     count = len(_skipped_for_missing_browser)
+    if not count and not browser_available():
+        count = _browser_tests_reported(terminalreporter)
+    if not count:
+        return
     if REQUIRE_BROWSER:
         terminalreporter.write_sep("!", "BROWSER TESTS FAILED: NO BROWSER", red=True, bold=True)
         terminalreporter.write_line(f"{count} browser test(s) could not run. {MISSING}.", red=True, bold=True)
