@@ -11,7 +11,14 @@ from ketacare.demo.seed import DEMO_CLINIC
 from ketacare.inventory.models import EntryKind, LedgerEntry
 from ketacare.sessions import rems
 from ketacare.sessions.lifecycle import State
-from ketacare.sessions.models import ACTIVE_STATES, DoseAdministration, RemsMonitoringForm, TreatmentSession
+from ketacare.sessions.models import (
+    ACTIVE_STATES,
+    AlertStatus,
+    DoseAdministration,
+    RemsMonitoringForm,
+    SessionAlert,
+    TreatmentSession,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +46,11 @@ def test_the_floor_is_busy_now_and_the_rems_queue_has_work(seeded: str) -> None:
     assert {State.DOSING, State.OBSERVATION, State.PRE_DOSE_CHECKS} <= set(live.values_list("state", flat=True))
     assert TreatmentSession.objects.filter(clinic=clinic, state=State.DISCHARGED).exists()
     assert TreatmentSession.objects.filter(clinic=clinic, state=State.SCHEDULED).count() >= 2
+    # The Spravato patient's SpO2 dip raised an alert the nurse acknowledged; the high baseline waits.
+    assert SessionAlert.objects.filter(
+        session__in=live, session__route="intranasal_esketamine", status=AlertStatus.ACKNOWLEDGED
+    ).exists()
+    assert SessionAlert.objects.filter(session__in=live, kind="baseline", status=AlertStatus.OPEN).exists()
     now = timezone.now()
     waiting = RemsMonitoringForm.objects.filter(clinic=clinic, submitted_on__isnull=True, frozen_at__isnull=False)
     overdue = [f for f in waiting if rems.is_overdue(f.due_date, now, clinic.zone)]

@@ -9,8 +9,9 @@ dissociation, the occasional side effect, the discharge gates, both signatures, 
 REMS Patient Monitoring Form, submitted the next day except for the latest ones (one due, one overdue).
 
 Today's floor at Lincoln Park (relative to the moment `seed_demo` runs): one infusion running, a
-Spravato patient in observation with an acknowledged BP alert, a patient in pre-dose checks whose
-high baseline waits for the prescriber, one discharged awaiting signatures, and two arriving later.
+Spravato patient in observation whose SpO2 dipped below the clinic's 92 % (an acknowledged alert),
+a patient in pre-dose checks whose high baseline waits for the prescriber, one discharged awaiting
+signatures, and two arriving later.
 Oak Park has one patient in observation.
 
 Staff sign with their passwords; a check costs ~0.25 s, so the demo verifies each person's password
@@ -389,7 +390,7 @@ def seed_today(clinic: Any, actors: dict[Role, Actor]) -> int:
             _dose(lincoln, s, clock, t0, t0.date())
             _monitor_and_discharge(lincoln, s, clock, t0, rng, until=now)
             made += 1
-        # Chair 2: Spravato 70 minutes after the first device, a BP alert acknowledged.
+        # Chair 2: Spravato 70 minutes after the first device; SpO2 dipped at 40 minutes (alert acknowledged).
         if spravato:
             t0 = _at(now, -70)
             s = book(lincoln, spravato[0], 1, _at(t0, -20))
@@ -400,14 +401,15 @@ def seed_today(clinic: Any, actors: dict[Role, Actor]) -> int:
                 lincoln.nurse,
                 s,
                 taken_at=_at(t0, 40),
-                systolic_bp=184,
-                diastolic_bp=96,
+                systolic_bp=152,
+                diastolic_bp=90,
                 heart_rate=88,
-                spo2=97,
-                respiratory_rate=16,
+                spo2=91,
+                respiratory_rate=12,
+                note="Drowsy; deep breaths prompted, SpO2 back to 96 % within a minute.",
             )
             for alert in alerts.open_alerts(s):
-                alerts.acknowledge(lincoln.nurse, alert.pk)
+                monitoring.acknowledge_alert(lincoln.nurse, s, alert.pk)
             clock.to(_at(t0, 55))
             monitoring.record_vitals(lincoln.nurse, s, taken_at=_at(t0, 55), **_vitals(rng, rise=8))
             monitoring.record_assessment(lincoln.nurse, s, taken_at=_at(t0, 55), moaas=4, dissociation="moderate")
