@@ -178,11 +178,15 @@ def test_chart_and_tabs(page, login_as, full_patient):
     check_page(page, "chart")
     page.get_by_role("tab", name="Plan").click()
     expect(page.get_by_role("tab", name="Plan")).to_have_attribute("aria-selected", "true")
-    expect(page.get_by_role("tabpanel")).to_contain_text("treatment plan")
+    # The panel's content arrives by HTMX: wait for it (not the "Loading treatment plans…" line).
+    expect(page.get_by_role("tabpanel")).to_contain_text("No signed or draft plan")
     check_page(page, "chart-plan-tab")
     # Reloading keeps the tab (the URL says which).
     page.reload()
     expect(page.get_by_role("tab", name="Plan")).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name="Sessions").click()
+    expect(page.get_by_test_id("chart-sessions")).to_contain_text("No sessions yet.")
+    check_page(page, "chart-sessions-tab")
 
 
 def test_chart_without_escort_warns(page, login_as, patient):
