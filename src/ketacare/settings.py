@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "ketacare.plans",
     "ketacare.inventory",
     "ketacare.sessions",
+    "ketacare.scheduling",
     "ketacare.demo",
 ]
 
