@@ -188,6 +188,7 @@ def test_a_signed_session_answers_409_to_every_forged_post_and_takes_addenda(act
     monitoring.record_vitals(actors["ben"], iv_session, systolic_bp=190, diastolic_bp=100)
     alert = SessionAlert.objects.get()
     move(actors["ben"], iv_session, State.STOPPED_EARLY, reason="BP")
+    monitoring.resolve_alert(actors["ada"], iv_session, alert.pk, "Infusion stopped; BP rechecked")  # before signing
     signing.sign(actors["ben"], iv_session, password=PASSWORD)
     signing.sign(actors["ada"], iv_session, password=PASSWORD)
     ben, ada = client_for("ben"), client_for("ada")

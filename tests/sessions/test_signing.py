@@ -168,3 +168,30 @@ def test_note_pdf_holds_the_dose_and_the_vitals(actors, iv_session, ketamine_lot
     assert ketamine_lot.lot_number in text
     assert "BP 192/101" in text
     assert "Systolic BP 192 mmHg above the protocol's 180" in text
+
+
+def test_the_note_is_not_final_while_an_alert_is_open(actors, iv_session, clock):
+    """An alert left open at signing could never be resolved afterwards: the last signature waits."""
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+
+    from ketacare.sessions import alerts, core, signing
+    from ketacare.sessions.lifecycle import State
+    from tests.conftest import PASSWORD
+
+    with transaction.atomic():
+        s = core.locked_session(actors["ben"], iv_session, "session.chart")
+        for target in (State.CHECKED_IN, State.PRE_DOSE_CHECKS, State.DOSING):
+            core.transition(actors["ben"], s, target)
+        alert = alerts.raise_alert(actors["ben"], s, kind="vital_threshold", source_key="t:1", summary="SBP 192")
+        core.transition(actors["ben"], s, State.STOPPED_EARLY, reason="Vomiting")
+    signing.sign(actors["ben"], iv_session, password=PASSWORD)
+    with pytest.raises(ValidationError) as err:
+        signing.sign(actors["ada"], iv_session, password=PASSWORD)
+    assert "Alert not resolved yet: SBP 192" in str(err.value)
+    iv_session.refresh_from_db()
+    assert iv_session.state == State.STOPPED_EARLY
+    alerts.resolve(actors["ada"], alert.pk, "Reviewed: BP settled after the infusion was stopped.")
+    signing.sign(actors["ada"], iv_session, password=PASSWORD)
+    iv_session.refresh_from_db()
+    assert iv_session.state == State.SIGNED

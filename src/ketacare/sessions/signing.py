@@ -18,7 +18,7 @@ from ketacare.accounts.context import Actor
 from ketacare.accounts.roles import Perm, Role
 from ketacare.audit.models import AuditAction, AuditOutcome
 from ketacare.audit.record import record
-from ketacare.sessions import core, pmf
+from ketacare.sessions import alerts, core, pmf
 from ketacare.sessions.lifecycle import State
 from ketacare.sessions.models import Addendum, SessionSignature, SignerRole, TreatmentSession
 
@@ -122,7 +122,11 @@ def _sign(actor: Actor, session: TreatmentSession, password: str) -> SessionSign
         detail={"role": role, "signature": signature.pk},
     )
     if len(existing) + 1 >= len(SignerRole.values):
-        blockers = pmf.signing_blockers(session)
+        # Once signed, nothing of the session changes, so an alert left open then could never be
+        # resolved: the prescriber resolves every alert before the note is final.
+        unresolved = alerts.open_alerts(session)
+        blockers = [f"Alert not resolved yet: {a.summary} (a prescriber resolves it first)." for a in unresolved]
+        blockers += pmf.signing_blockers(session)
         if blockers:
             raise ValidationError({"signature": list(blockers)})
         pmf.freeze_for_signature(actor, session)
