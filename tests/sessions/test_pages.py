@@ -135,3 +135,9 @@ def test_the_charts_sessions_tab(client_for, iv_session, django_assert_max_num_q
     assert tab.status_code == 200
     assert "1 of 6" in tab.content.decode()
     assert client_for("cy").get(f"/sessions/patients/{iv_session.patient_id}/chart/").status_code == 403
+
+
+@pytest.mark.parametrize("key", ["ivy", "aud"])
+def test_roles_without_the_floor_do_not_see_todays_sessions(client_for, iv_session, key):
+    assert client_for(key).get("/sessions/").status_code == 403
+    assert client_for(key).post("/sessions/book/", {"plan": iv_session.plan_id}).status_code == 403
