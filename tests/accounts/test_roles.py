@@ -55,6 +55,9 @@ TABLE = {
     Perm.SESSION_CANCEL: (N, Y, Y, N, Y, N, N),
     Perm.SESSION_ADDENDUM: (N, Y, Y, N, N, N, N),
     Perm.REMS_SUBMIT: (Y, Y, Y, N, N, N, N),
+    Perm.SCHEDULE_VIEW: (Y, Y, Y, Y, Y, N, Y),
+    Perm.SCHEDULE_BOOK: (Y, Y, Y, Y, Y, N, N),
+    Perm.SCHEDULE_MANAGE: (Y, N, N, N, N, N, N),
 }
 
 

@@ -60,6 +60,9 @@ class Perm:
     SESSION_CANCEL = "session.cancel"
     SESSION_ADDENDUM = "session.addendum"
     REMS_SUBMIT = "rems.submit"
+    SCHEDULE_VIEW = "schedule.view"
+    SCHEDULE_BOOK = "schedule.book"
+    SCHEDULE_MANAGE = "schedule.manage"
 
 
 _CLINICAL = {Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}
@@ -127,6 +130,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     Perm.SESSION_ADDENDUM: frozenset({Role.PRESCRIBER, Role.NURSE}),
     # Recording a Spravato REMS Patient Monitoring Form's submission.
     Perm.REMS_SUBMIT: frozenset({Role.ADMIN, Role.PRESCRIBER, Role.NURSE}),
+    # Scheduling (issue #8): everyone who works with patients sees the calendars; the front desk and
+    # clinicians book, move, cancel, confirm escorts and check in (a dosing visit also needs
+    # session.check_in, since it creates and opens the treatment session); admins set hours,
+    # closures and appointment types. The auditor reads; the inventory manager sees no calendar.
+    Perm.SCHEDULE_VIEW: frozenset(_CLINICAL | {Role.FRONT_DESK, Role.AUDITOR}),
+    Perm.SCHEDULE_BOOK: frozenset(_CLINICAL | {Role.FRONT_DESK}),
+    Perm.SCHEDULE_MANAGE: frozenset({Role.ADMIN}),
 }
 
 # Roles that may be a patient's primary clinician.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 Interval = tuple[datetime.datetime, datetime.datetime]  # [start, end)
 
@@ -159,6 +159,19 @@ def _grid(
             t += step
 
 
+def fit_at(needs: Sequence[Need], start: datetime.datetime, duration: datetime.timedelta) -> Fit | None:
+    """The visit exactly at `start`: the first free candidate of each need, or None."""
+    _aware(start, "start")
+    end = start + duration
+    chosen: list[str] = []
+    for need in needs:
+        found = next((c for c in need.candidates if c.is_free(start, end)), None)
+        if found is None:
+            return None
+        chosen.append(found.key)
+    return Fit(start, end, tuple(chosen))
+
+
 def first_fit(
     needs: Sequence[Need],
     duration: datetime.timedelta,
@@ -179,15 +192,9 @@ def first_fit(
     for start in _grid(windows, after, step):
         if start >= until:
             return None
-        end = start + duration
-        chosen: list[str] = []
-        for need in needs:
-            found = next((c for c in need.candidates if c.is_free(start, end)), None)
-            if found is None:
-                break
-            chosen.append(found.key)
-        else:
-            return Fit(start, end, tuple(chosen))
+        fit = fit_at(needs, start, duration)
+        if fit is not None:
+            return fit
     return None
 
 
@@ -204,9 +211,11 @@ def series(
     min_interval: datetime.timedelta,
     window: datetime.timedelta | None,
     step: datetime.timedelta = datetime.timedelta(minutes=15),
+    deadline: Callable[[datetime.datetime], datetime.datetime] | None = None,
 ) -> list[Fit] | None:
     """`count` visits, the first exactly at `first_at`, each at least `min_interval` after the
-    previous start and all starting within `window` of the first; None when it does not fit."""
+    previous start and all starting within `window` of the first (or at or before `deadline(first_at)`,
+    e.g. the end of the window's last local day); None when it does not fit."""
     if count < 1:
         raise ValueError("a series has at least one visit")
     calendars = _by_key(needs)
@@ -214,7 +223,10 @@ def series(
     if first is None or first.start != first_at:
         return None
     placed = [first]
-    last_start = first_at + window if window is not None else first_at + datetime.timedelta(days=3650)
+    if deadline is not None:
+        last_start = deadline(first_at)
+    else:
+        last_start = first_at + window if window is not None else first_at + datetime.timedelta(days=3650)
     held: list[tuple[str, Interval]] = []
     try:
         for fit in placed:
@@ -248,6 +260,7 @@ def first_series(
     window: datetime.timedelta | None,
     limit: int = 20,
     step: datetime.timedelta = datetime.timedelta(minutes=15),
+    deadline: Callable[[datetime.datetime], datetime.datetime] | None = None,
 ) -> list[list[Fit]]:
     """The first `limit` series whose first visit starts in [after, until), earliest first."""
     found: list[list[Fit]] = []
@@ -257,7 +270,14 @@ def first_series(
         if start is None:
             break
         placed = series(
-            needs, duration, count=count, first_at=start.start, min_interval=min_interval, window=window, step=step
+            needs,
+            duration,
+            count=count,
+            first_at=start.start,
+            min_interval=min_interval,
+            window=window,
+            step=step,
+            deadline=deadline,
         )
         if placed is not None:
             found.append(placed)

@@ -377,6 +377,48 @@ def _created(actor: Actor, session: TreatmentSession, summary: str) -> None:
         )
 
 
+@transaction.atomic
+def reschedule(
+    actor: Actor,
+    session: TreatmentSession,
+    *,
+    scheduled_at: datetime.datetime,
+    location: Location | None = None,
+    chair: Resource | None = None,
+) -> TreatmentSession:
+    """Move a session that has not started (the schedule moved its visit): time, place and chair."""
+    session = locked_session(actor, session, Perm.SESSION_CHECK_IN)
+    if session.lifecycle_state != State.SCHEDULED:
+        raise ValidationError({"scheduled_at": "Only a session that has not started can be moved."})
+    aware(scheduled_at, "scheduled_at")
+    before = session.scheduled_at
+    where = _location(actor, location or session.location)
+    session.location, session.chair, session.scheduled_at = where, _chair(actor, where, chair), scheduled_at
+    session.save(update_fields=["location", "chair", "scheduled_at"])
+    add_event(actor, session, "moved", f"Moved from {timezone.localtime(before, actor.clinic.zone):%a %d %b %H:%M}")
+    record(
+        actor,
+        AuditAction.UPDATE,
+        "session.rescheduled",
+        subject=session,
+        patient=session.patient,
+        detail={"from": before, "to": scheduled_at, "location": where.pk, "chair": session.chair_id},
+    )
+    if scheduled_at > timezone.now():  # a repeat moves the pre-session questionnaire's due time
+        clinical_event(session.clinic, session.patient, "session.scheduled", timezone.now(), session.ref, scheduled_at)
+    return session
+
+
+@transaction.atomic
+def note_escort(actor: Actor, session: TreatmentSession, *, name: str, phone: str) -> TreatmentSession:
+    """The escort the schedule confirmed, ready for the nurse's pre-dose check (which confirms it)."""
+    session = locked_session(actor, session, Perm.SESSION_CHECK_IN)
+    if session.escort_confirmed_at is None:
+        session.escort_name, session.escort_phone = name[:200], phone[:40]
+        session.save(update_fields=["escort_name", "escort_phone"])
+    return session
+
+
 # --- front-desk steps -----------------------------------------------------------------------
 
 
