@@ -20,6 +20,8 @@ urlpatterns = [
     path("plans/", include("ketacare.plans.urls")),
     path("inventory/", include("ketacare.inventory.urls")),
     path("sessions/", include("ketacare.sessions.urls")),
+    path("schedule/", include("ketacare.scheduling.urls")),
+    path("visit/", include("ketacare.scheduling.reply_urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

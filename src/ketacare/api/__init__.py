@@ -19,6 +19,7 @@ from ketacare.measures.api import alerts_router, instruments_router, responses_r
 from ketacare.patients.api import router as patients_router
 from ketacare.plans.api import router as plans_router
 from ketacare.protocols.api import router as protocols_router
+from ketacare.scheduling.api import router as scheduling_router
 from ketacare.screening.api import router as intake_router
 from ketacare.sessions.api import router as sessions_router
 
@@ -48,6 +49,7 @@ api.add_router("/v1/protocols", protocols_router, tags=["protocols"])
 api.add_router("/v1/plans", plans_router, tags=["plans"])
 api.add_router("/v1/inventory", inventory_router, tags=["inventory"])
 api.add_router("/v1/sessions", sessions_router, tags=["sessions"])
+api.add_router("/v1/scheduling", scheduling_router, tags=["scheduling"])
 
 
 def field_errors(errors: dict[str, list[str]]) -> dict[str, Any]:

@@ -1,0 +1,7 @@
+"""/api/v1/scheduling: slots, bookings and series (issue #8)."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router()
