@@ -100,8 +100,9 @@ def _locked(actor: Actor, appointment: Appointment, perm: str = Perm.SCHEDULE_BO
     require(actor, perm)
     if appointment.clinic_id != actor.clinic.pk:
         raise Http404("No such appointment.")
+    # Lock the appointment row only (of=self): its nullable relations cannot be locked in a join.
     return (
-        Appointment.objects.select_for_update()
+        Appointment.objects.select_for_update(of=("self",))
         .select_related("appointment_type", "location", "patient", "session", "chair")
         .get(pk=appointment.pk)
     )
