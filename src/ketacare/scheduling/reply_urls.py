@@ -1,5 +1,10 @@
-"""Scheduling pages: see the module's views (issue #8)."""
+"""The patient's pages for a visit (/visit/, no login): the reply link and the SMS reply webhook."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from ketacare.scheduling import reply_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("sms-reply/", reply_views.sms_reply, name="scheduling-sms-reply"),
+    path("<str:token>/", reply_views.visit, name="scheduling-visit"),
+]
