@@ -54,14 +54,20 @@ def test_seed_demo_creates_a_member_per_role_rooms_and_patients(seeded: str) -> 
     assert not clinic.require_mfa
     assert clinic.phone
     assert clinic.address_line1
-    roles = sorted(Membership.objects.filter(clinic=clinic).values_list("role", flat=True))
-    assert roles == sorted(Role.values)  # exactly one member per role
-    for membership in Membership.objects.filter(clinic=clinic).select_related("user"):
+    members = list(Membership.objects.filter(clinic=clinic).select_related("user"))
+    logins = [m for m in members if m.user.has_usable_password()]
+    assert sorted(m.role for m in logins) == sorted(Role.values)  # exactly one login per role
+    for membership in logins:
         user = membership.user
         assert user.email == f"{user.email.split('@')[0]}@demo.ketacare.test"
         assert user.email in output
         assert check_password(DEMO_PASSWORD, user.password)
-    assert Membership.objects.get(clinic=clinic, role=Role.PRESCRIBER).user.credentials == "MD"
+    # The rest of the staff are on the schedule (nurses, a second prescriber) and cannot sign in.
+    others = [m for m in members if not m.user.has_usable_password()]
+    assert {m.role for m in others} <= {Role.NURSE, Role.PRESCRIBER}
+    assert all(m.user.email not in output for m in others)
+    prescriber = next(m for m in logins if m.role == Role.PRESCRIBER)
+    assert prescriber.user.credentials == "MD"
 
     locations = Location.objects.filter(clinic=clinic)
     assert locations.count() == 2

@@ -25,6 +25,7 @@ from ketacare.clinics.models import Clinic, Location, Resource
 from ketacare.demo.inventory import seed_inventory
 from ketacare.demo.mbc import MBC_PATIENTS, seed_measures
 from ketacare.demo.pathway import seed_pathway
+from ketacare.demo.scheduling import seed_schedule
 from ketacare.demo.sessions import remembered_passwords, seed_today
 from ketacare.demo.synthetic import CHICAGO, DENVER, PatientGenerator, Region
 from ketacare.inventory.models import LedgerEntry
@@ -275,6 +276,9 @@ def _seed_demo(patients: int, in_treatment: int) -> SeedReport:
     entries_before, sessions_before = entries.count(), sessions.count()
     seed_inventory(clinic, stock_actors)  # the plans' doses, each in a charted, signed session
     seed_today(clinic, stock_actors)
+    report.add(
+        "appointments (this week and the next two, at both locations)", seed_schedule(clinic, users, DEMO_EMAIL_DOMAIN)
+    )
     report.add("controlled-substance ledger entries", entries.count() - entries_before)
     report.add("treatment sessions (past, in progress and expected today)", sessions.count() - sessions_before)
     report.care_patients = Response.objects.filter(clinic=clinic).values("patient").distinct().count()
