@@ -1,16 +1,17 @@
-"""Booking pages, today's list and one appointment (issue #8). Placeholders until the pages land."""
+"""Booking pages, today's list and one appointment (issue #8)."""
 
-from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path
 
-
-def _soon(request: HttpRequest, **kwargs: object) -> HttpResponse:
-    return HttpResponse("Not built yet.", status=501)
-
+from ketacare.scheduling import book_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("today/", _soon, name="scheduling-today"),
-    path("book/", _soon, name="scheduling-book"),
-    path("book/series/<int:plan_id>/", _soon, name="scheduling-book-series"),
-    path("appointments/<int:appointment_id>/", _soon, name="scheduling-appointment"),
+    path("today/", book_views.today, name="scheduling-today"),
+    path("book/", book_views.book, name="scheduling-book"),
+    path("book/series/<int:plan_id>/", book_views.book_series, name="scheduling-book-series"),
+    path("appointments/<int:appointment_id>/", book_views.appointment_page, name="scheduling-appointment"),
+    path("appointments/<int:appointment_id>/check-in/", book_views.check_in, name="scheduling-check-in"),
+    path("appointments/<int:appointment_id>/escort/", book_views.escort, name="scheduling-escort"),
+    path("appointments/<int:appointment_id>/no-show/", book_views.no_show, name="scheduling-no-show"),
+    path("appointments/<int:appointment_id>/cancel/", book_views.cancel, name="scheduling-cancel"),
+    path("appointments/<int:appointment_id>/reschedule/", book_views.reschedule, name="scheduling-reschedule"),
 ]
