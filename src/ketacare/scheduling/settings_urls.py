@@ -1,5 +1,13 @@
-"""Scheduling pages: see the module's views (issue #8)."""
+"""Scheduling settings pages (/schedule/settings/, administrators): see settings_views."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from ketacare.scheduling import settings_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("settings/", settings_views.rules, name="scheduling-settings"),
+    path("settings/types/", settings_views.types, name="scheduling-settings-types"),
+    path("settings/types/<int:type_id>/", settings_views.type_edit, name="scheduling-settings-type"),
+    path("settings/hours/", settings_views.hours, name="scheduling-settings-hours"),
+    path("settings/closures/", settings_views.closures, name="scheduling-settings-closures"),
+]
