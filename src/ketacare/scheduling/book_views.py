@@ -60,7 +60,7 @@ from ketacare.scheduling.models import (
     local_day_bounds,
     settings_for,
 )
-from ketacare.sessions.views import locations_of, pick_location, run_form
+from ketacare.sessions.views import locations_of, run_form
 
 ALREADY_SENT = "This form was already submitted with other values; reload the page and try again."
 
@@ -219,6 +219,7 @@ def _render_today(
     *,
     row_errors: dict[int, dict[str, Any]] | None = None,
     status: int = 200,
+    places: list[Location] | None = None,
 ) -> HttpResponse:
     day = _today(actor)
     start, end = local_day_bounds(actor.clinic, day)
@@ -251,7 +252,7 @@ def _render_today(
         {
             "rows": [{**_row(a, now, grace, late), "errors": errors.get(a.pk)} for a in rows],
             "location": location,
-            "locations": locations_of(actor),
+            "locations": places if places is not None else locations_of(actor),
             "day": day,
             "can_book": actor.can(Perm.SCHEDULE_BOOK),
             "can_open_session": actor.can(Perm.SESSION_CHECK_IN),
@@ -268,7 +269,10 @@ def _render_today(
 def today(request: HttpRequest) -> HttpResponse:
     """Today's visits at a location, in time order, with check in, escort, no-show and cancel."""
     actor = actor_of(request)
-    return _render_today(request, actor, pick_location(actor, request))
+    places = locations_of(actor)
+    wanted = request.GET.get("location", "")
+    location = next((p for p in places if str(p.pk) == wanted), places[0] if places else None)
+    return _render_today(request, actor, location, places=places)
 
 
 # --- actions on one appointment (from today's list or its own page) ---------------------------------
