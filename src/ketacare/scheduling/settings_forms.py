@@ -187,8 +187,8 @@ class ClosureForm(_ClinicForm):
         empty_label="— (the whole location)",
         label="Chair or room out of service",
     )
-    starts_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="From")
-    ends_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="To")
+    starts_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="Closed from")
+    ends_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="Open again at")
     reason = forms.CharField(max_length=200)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -217,8 +217,8 @@ class ClosureForm(_ClinicForm):
 
 class TimeOffForm(_ClinicForm):
     user = PersonChoice(queryset=User.objects.none(), label="Person")
-    starts_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="From")
-    ends_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="To")
+    starts_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="Away from")
+    ends_at = forms.DateTimeField(widget=LOCAL, input_formats=LOCAL_FORMATS, label="Back at")
     reason = forms.CharField(max_length=200, required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
