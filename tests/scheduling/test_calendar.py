@@ -150,8 +150,8 @@ def test_closures_are_shaded_with_their_reason(
     assert shades[f"r{floor['chairs'][0].pk}"] == [(540, 60, "Staff meeting")]
     html = client_for("cy").get(_url(floor)).content.decode()
     assert "Closed: </span>" not in html
-    assert "⛔ Closed: Chair 2 repair" in html
-    assert "⛔ Closed: Staff meeting" in html
+    assert "✖ Closed: Chair 2 repair" in html
+    assert "✖ Closed: Staff meeting" in html
     # The week shades it too (Tuesday's timeline, 08:00-18:00: 12:00 is 40 %).
     week = cal.week_layout(
         cal.load(floor["location"], MONDAY, MONDAY + datetime.timedelta(days=6), with_staff=False),

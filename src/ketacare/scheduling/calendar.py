@@ -238,8 +238,14 @@ class Block:
     patient: str
     time_label: str
     buffer_label: str
+    start_label: str = ""
     lane: int = 0
     lanes: int = 1
+
+    @property
+    def short(self) -> bool:
+        """Under 45 minutes the block has room for three lines: start and name, status, type."""
+        return self.visit < 45
 
     @property
     def end(self) -> int:
@@ -269,6 +275,15 @@ class Column:
     blocks: list[Block] = dataclasses.field(default_factory=list)
     shades: list[Shade] = dataclasses.field(default_factory=list)
 
+    @property
+    def lanes(self) -> int:
+        return max((b.lanes for b in self.blocks), default=1)
+
+    @property
+    def min_rem(self) -> float:
+        """The column's narrowest width: wide enough for each of its side-by-side lanes."""
+        return max(11.5, 8.5 * self.lanes)
+
 
 @dataclasses.dataclass
 class HourMark:
@@ -293,6 +308,15 @@ class DayLayout:
     @property
     def rows(self) -> int:
         return self.minutes // STEP_MINUTES
+
+    @property
+    def focus(self) -> int:
+        """Where the grid opens scrolled to: now on today, else the first visit or closure (minutes)."""
+        if self.now is not None:
+            return self.now
+        starts = [b.start for c in self.columns for b in c.blocks]
+        starts += [int(s.start) for c in self.columns for s in c.shades if s.kind == "closure"]
+        return min(starts, default=0)
 
 
 def _time_label(start: datetime.datetime, end: datetime.datetime, held: datetime.datetime, zone: Any) -> str:
@@ -319,6 +343,7 @@ def _block(appointment: Appointment, day_start: datetime.datetime, grid_lo: int,
         patient=patient_name(appointment.patient),
         time_label=_time_label(appointment.starts_at, appointment.ends_at, appointment.held_until, zone),
         buffer_label=f"{int((appointment.held_until - appointment.ends_at).total_seconds() // 60)} min {word}",
+        start_label=f"{appointment.starts_at.astimezone(zone):%H:%M}",
     )
 
 
@@ -658,19 +683,23 @@ def week_layout(data: CalendarData, day: datetime.date, *, by: str, now: datetim
     return WeekLayout(monday=days[0], days=heads, rows=rows, cancelled=cancelled, visit_count=len(drawn))
 
 
+BAR_MIN_PERCENT = 18.0  # a bar is drawn at least this wide (CSS min-width), so lanes count it so
+
+
 def _bar_lanes(bars: list[Bar]) -> None:
-    """Overlapping bars in one cell share its height (same rule as the day's lanes)."""
+    """Bars that would touch in one cell go on separate lanes (same rule as the day's lanes)."""
     ordered = sorted(bars, key=lambda b: (b.left, -b.width))
     lane_ends: list[float] = []
     for bar in ordered:
+        end = bar.left + max(bar.width, BAR_MIN_PERCENT)
         for n, ends in enumerate(lane_ends):
             if ends <= bar.left:
                 bar.lane = n
-                lane_ends[n] = bar.left + bar.width
+                lane_ends[n] = end
                 break
         else:
             bar.lane = len(lane_ends)
-            lane_ends.append(bar.left + bar.width)
+            lane_ends.append(end)
     for bar in bars:
         bar.lanes = max(len(lane_ends), 1)
 
