@@ -189,3 +189,21 @@ def test_no_show_from_the_page(client_for: Any, floor: Any, iv_plan: Any, actors
     assert done.status_code == 302
     visit.refresh_from_db()
     assert visit.state == "no_show"
+
+
+def test_one_escort_for_the_whole_series(client_for: Any, floor: Any, iv_plan: Any, actors: Any) -> None:
+    visits = book_series(actors, floor, iv_plan)
+    cy = client_for("cy")
+    booking.cancel(actors["cy"], visits[5], reason="Travelling")
+    page = cy.get(url(visits[0])).content.decode()
+    assert "The same escort for the 4 other booked visits of this series" in page
+    response = cy.post(
+        url(visits[0], "escort"),
+        {"form_token": TOKEN, "escort_name": "Lee Avery", "escort_phone": "312 555 0199", "whole_series": "on"},
+    )
+    assert response.status_code == 302
+    assert "this visit and 4 more of the series" in cy.get(response["Location"]).content.decode()
+    states = [
+        (v.state, v.escort_confirmed) for v in Appointment.objects.filter(series=visits[0].series).order_by("starts_at")
+    ]
+    assert states == [("booked", True)] * 5 + [("cancelled", False)]

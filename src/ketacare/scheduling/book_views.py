@@ -371,16 +371,36 @@ def cancel(request: HttpRequest, appointment_id: int) -> HttpResponse:
 @clinic_view(Perm.SCHEDULE_BOOK)
 @require_POST
 def escort(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    def do(actor: Actor, appointment: Appointment) -> Appointment:
-        return booking.confirm_escort(
-            actor,
-            appointment,
-            name=request.POST.get("escort_name", ""),
-            phone=request.POST.get("escort_phone", ""),
-        )
+    name, phone = request.POST.get("escort_name", ""), request.POST.get("escort_phone", "")
+    whole_series = request.POST.get("whole_series") in ("on", "true", "1")
+    others: list[int] = []
 
-    return _act(
-        request, appointment_id, "escort", do, lambda actor, a: f"Escort confirmed: {a.escort_name}, {a.escort_phone}."
+    def do(actor: Actor, appointment: Appointment) -> Appointment:
+        done = booking.confirm_escort(actor, appointment, name=name, phone=phone)
+        if whole_series and appointment.series_id is not None:
+            # The same escort for the series' other booked visits, in the same transaction (run_once's).
+            for other in _series_to_confirm(actor, appointment):
+                booking.confirm_escort(actor, other, name=name, phone=phone)
+                others.append(other.pk)
+        return done
+
+    def message(actor: Actor, a: Appointment) -> str:
+        more = f" (this visit and {len(others)} more of the series)" if others else ""
+        return f"Escort confirmed: {a.escort_name}, {a.escort_phone}{more}."
+
+    return _act(request, appointment_id, "escort", do, message)
+
+
+def _series_to_confirm(actor: Actor, appointment: Appointment) -> list[Appointment]:
+    """The other booked dosing visits of the appointment's series."""
+    if appointment.series_id is None:
+        return []
+    return list(
+        booking.appointments_of(actor, Perm.SCHEDULE_BOOK)
+        .filter(series_id=appointment.series_id, state=AppointmentState.BOOKED)
+        .exclude(pk=appointment.pk)
+        .select_related("appointment_type")
+        .order_by("starts_at")
     )
 
 
@@ -483,12 +503,16 @@ def _render_appointment(
                         form.add_error(field, fresh)
                     shown[key].pop(field, None)
     local_day = timezone.localtime(appointment.starts_at, zone).date()
+    others = sum(1 for a in series if a.pk != appointment.pk and a.state == AppointmentState.BOOKED)
     context = {
         "a": appointment,
         "patient": appointment.patient,
         "status_class": STATUS_CLASS.get(appointment.status_label, "kc-sched-confirmed"),
         "series": series,
         "position": position,
+        "series_booked_others": others,
+        "whole_series_label": f"The same escort for the {others} other booked visit{'s' if others != 1 else ''} "
+        "of this series",
         "messages_out": list(appointment.messages.all().order_by("due_at", "id")),
         "replies": list(appointment.replies.all().order_by("received_at", "id")),
         "errors": errors,

@@ -84,8 +84,9 @@ class VisitSearchForm(StyledFormMixin, forms.Form):
     plan = PlanChoiceField(
         queryset=TreatmentPlan.objects.none(),
         required=False,
-        label="Signed plan (dosing visits)",
+        label="Signed plan",
         empty_label="No plan",
+        help_text="For a dosing visit: the plan it follows.",
     )
     chair = ResourceChoiceField(
         queryset=Resource.objects.none(), required=False, label="Chair or room", empty_label="Any"
@@ -162,6 +163,7 @@ class CancelForm(StyledFormMixin, forms.Form):
 class EscortForm(StyledFormMixin, forms.Form):
     escort_name = forms.CharField(label="Escort or driver", max_length=200, required=False)
     escort_phone = forms.CharField(label="Their phone", max_length=40, required=False)
+    whole_series = forms.BooleanField(required=False, label="The same escort for the other visits of this series")
 
 
 class RescheduleForm(StyledFormMixin, forms.Form):
