@@ -400,3 +400,30 @@ def test_patient_schedule_denials(floor: dict[str, Any], patient: Any, outside_p
     assert anon.status_code == 302
     aud = client_for("aud").get(reverse("scheduling-patient", args=[patient.pk])).content.decode()
     assert "Book a visit" not in aud  # the auditor reads, never books
+
+
+def test_time_off_is_shaded_in_the_staff_views(floor: dict[str, Any], personas: dict[str, Any]) -> None:
+    from ketacare.scheduling.models import TimeOff
+
+    TimeOff.objects.create(
+        clinic=floor["location"].clinic,
+        user=personas["ben"],
+        starts_at=at(1, "13:00"),
+        ends_at=at(1, "15:30"),
+        reason="Training",
+        created_by=personas["ann"],
+    )
+    data = cal.load(floor["location"], TUESDAY, TUESDAY, with_staff=True)
+    ben = cal.day_layout(data, TUESDAY, by="staff", now=at(0, "07:00")).columns[0]
+    assert [(s.start, s.length, s.reason) for s in ben.shades if s.kind == "time-off"] == [(300, 150, "Training")]
+    week_data = cal.load(floor["location"], MONDAY, MONDAY + datetime.timedelta(days=6), with_staff=True)
+    row = cal.week_layout(week_data, TUESDAY, by="staff", now=at(0, "07:00")).rows[0]
+    assert [(s.start, s.length) for s in row.cells[1].shades if s.kind == "time-off"] == [(50.0, 25.0)]
+
+
+def test_positions_are_wall_clock_across_daylight_saving() -> None:
+    spring = datetime.date(2027, 3, 14)  # clocks go forward at 02:00 in Chicago
+    midnight = datetime.datetime.combine(spring, datetime.time.min, tzinfo=CHICAGO)
+    nine = datetime.datetime.combine(spring, datetime.time(9), tzinfo=CHICAGO)
+    assert cal._minute_of(nine, midnight) == 9 * 60
+    assert cal._minute_of(nine + datetime.timedelta(days=1), midnight) == 24 * 60 + 9 * 60

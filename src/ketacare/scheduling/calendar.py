@@ -192,8 +192,12 @@ def load(location: Location, first: datetime.date, last: datetime.date, *, with_
 
 
 def _minute_of(value: datetime.datetime, day_start: datetime.datetime) -> int:
-    """Minutes from local midnight of the day (may be negative or past 1440 for other days)."""
-    return int((value - day_start).total_seconds() // 60)
+    """Wall-clock minutes from local midnight of the day (negative or past 1440 for other days).
+
+    Wall clock, not elapsed time: on a daylight-saving day 09:00 is still drawn at 09:00, level with
+    the opening hours, which are wall-clock times too."""
+    local = value.astimezone(day_start.tzinfo)
+    return (local.date() - day_start.date()).days * 1440 + local.hour * 60 + local.minute
 
 
 def _opening_of(data: CalendarData, day: datetime.date) -> list[tuple[int, int]]:
@@ -667,17 +671,22 @@ def week_layout(data: CalendarData, day: datetime.date, *, by: str, now: datetim
                     shades.append(
                         Shade(_pct((s - lo) * 100 / length), _pct((e - s) * 100 / length), "Not working", "off")
                     )
+                marks: list[tuple[datetime.datetime, datetime.datetime, str, str]] = [
+                    (o.starts_at, o.ends_at, o.reason or "Time off", "time-off")
+                    for o in data.time_off
+                    if o.user_id == uid
+                ]
                 closures = [c for c in data.closures if c.resource_id is None]
             else:
                 rid = int(key[1:]) if key.startswith("r") else None
                 closures = _closures_for(data, rid)
-            for c in closures:
-                s = max(_minute_of(c.starts_at, day_start), lo)
-                e = min(_minute_of(c.ends_at, day_start), hi)
+                marks = []
+            marks += [(c.starts_at, c.ends_at, c.reason, "closure") for c in closures]
+            for starts, ends, reason, kind in marks:
+                s = max(_minute_of(starts, day_start), lo)
+                e = min(_minute_of(ends, day_start), hi)
                 if e > s:
-                    shades.append(
-                        Shade(_pct((s - lo) * 100 / length), _pct((e - s) * 100 / length), c.reason, "closure")
-                    )
+                    shades.append(Shade(_pct((s - lo) * 100 / length), _pct((e - s) * 100 / length), reason, kind))
             cells.append(WeekCell(d, bars, shades, closed=not heads[days.index(d)].is_open and not bars))
         rows.append(WeekRow(key, label, sub, cells))
     return WeekLayout(monday=days[0], days=heads, rows=rows, cancelled=cancelled, visit_count=len(drawn))
