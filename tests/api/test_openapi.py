@@ -18,6 +18,7 @@ DOMAINS = {
     "plans",
     "inventory",
     "sessions",
+    "scheduling",
 }
 
 
