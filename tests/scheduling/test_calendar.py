@@ -427,3 +427,15 @@ def test_positions_are_wall_clock_across_daylight_saving() -> None:
     nine = datetime.datetime.combine(spring, datetime.time(9), tzinfo=CHICAGO)
     assert cal._minute_of(nine, midnight) == 9 * 60
     assert cal._minute_of(nine + datetime.timedelta(days=1), midnight) == 24 * 60 + 9 * 60
+
+
+def test_patient_schedule_query_count_does_not_grow(
+    actors: dict[str, Any], floor: dict[str, Any], iv_plan: Any, client_for: Any
+) -> None:
+    client = client_for("cy")
+    url = reverse("scheduling-patient", args=[iv_plan.patient.pk])
+    _six(actors, floor, iv_plan)
+    series_only = _count(client, url)
+    for day in (14, 15, 16, 17, 18):  # five more visits, none in a series
+        _integration(actors, floor, iv_plan.patient, at(day, "15:00"))
+    assert _count(client, url) == series_only
