@@ -104,3 +104,24 @@ def test_times_must_be_aware():
     chair = Calendar("c", weekdays(23, 23))
     with pytest.raises(ValueError, match="aware"):
         first_fit([Need("chair", (chair,))], H, after=datetime.datetime(2026, 11, 23, 9), until=at(24, 0))
+
+
+def test_first_series_spread_offers_different_times() -> None:
+    day = datetime.datetime(2026, 11, 23, 8, 0, tzinfo=datetime.UTC)
+    chair = Calendar(
+        "chair", [(day + datetime.timedelta(days=d), day + datetime.timedelta(days=d, hours=10)) for d in range(30)]
+    )
+    needs = [Need("chair", (chair,))]
+    kwargs = {
+        "count": 3,
+        "after": day,
+        "until": day + datetime.timedelta(days=5),
+        "min_interval": datetime.timedelta(hours=48),
+        "window": None,
+        "limit": 4,
+    }
+    dense = first_series(needs, datetime.timedelta(minutes=90), **kwargs)
+    assert [s[0].start.hour for s in dense] == [8, 8, 8, 8]
+    assert [s[0].start.minute for s in dense] == [0, 15, 30, 45]
+    spread = first_series(needs, datetime.timedelta(minutes=90), spread=datetime.timedelta(hours=2), **kwargs)
+    assert [s[0].start.hour for s in spread] == [8, 10, 12, 14]

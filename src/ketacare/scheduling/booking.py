@@ -60,6 +60,8 @@ T = TypeVar("T")
 DEFAULT_MIN_INTERVAL_HOURS = 24
 SEARCH_DAYS = 28  # how far ahead proposals look by default
 RETRIES = 4
+# Proposed series start at least this far apart, so the choice covers several times and days.
+SERIES_SPREAD = datetime.timedelta(hours=2)
 
 
 class SlotTaken(Exception):
@@ -302,8 +304,10 @@ def propose_series(
     until: datetime.datetime | None = None,
     count: int | None = None,
     limit: int = 20,
+    spread: datetime.timedelta | None = SERIES_SPREAD,
 ) -> list[list[Proposal]]:
-    """The first `limit` ways to book the plan's remaining visits, by the first visit's start."""
+    """The first `limit` ways to book the plan's remaining visits, by the first visit's start, each
+    starting at least `spread` after the one before (None: every free start on the grid)."""
     require(actor, Perm.SCHEDULE_VIEW)
     _check_type(actor, appointment_type)
     _check_location(actor, location)
@@ -327,6 +331,7 @@ def propose_series(
         limit=limit,
         step=_step(actor),
         deadline=_deadline(actor, rule.window_days),
+        spread=spread,
     )
     return [[_proposal(shape, fit) for fit in placed] for placed in found]
 

@@ -261,8 +261,11 @@ def first_series(
     limit: int = 20,
     step: datetime.timedelta = datetime.timedelta(minutes=15),
     deadline: Callable[[datetime.datetime], datetime.datetime] | None = None,
+    spread: datetime.timedelta | None = None,
 ) -> list[list[Fit]]:
-    """The first `limit` series whose first visit starts in [after, until), earliest first."""
+    """The first `limit` series whose first visit starts in [after, until), earliest first; with
+    `spread`, each next series starts at least that long after the previous one's first visit (so
+    a person choosing sees different times of day, not the same morning in 15-minute steps)."""
     found: list[list[Fit]] = []
     cursor = after
     while len(found) < limit:
@@ -281,5 +284,7 @@ def first_series(
         )
         if placed is not None:
             found.append(placed)
-        cursor = start.start + step
+            cursor = start.start + max(step, spread or step)
+        else:
+            cursor = start.start + step
     return found
