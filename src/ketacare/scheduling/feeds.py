@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketacare.accounts.context import Actor
-from ketacare.accounts.models import Membership
+from ketacare.accounts.models import Membership, User
 from ketacare.accounts.roles import Perm
 from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record, record_system
@@ -56,6 +56,8 @@ def feed_url(token: str) -> str:
 def create_feed(actor: Actor) -> str:
     """A new secret feed URL's token for the actor (the previous live feed is revoked). Shown once."""
     require(actor, Perm.SCHEDULE_VIEW)
+    # Two creates at once (two tabs) queue on the user's row: each revokes what the other made.
+    User.objects.select_for_update().filter(pk=actor.user.pk).first()
     now = timezone.now()
     revoked = list(
         CalendarFeed.objects.select_for_update()
