@@ -166,7 +166,9 @@ def test_cancel_from_the_page(client_for: Any, floor: Any, iv_plan: Any, actors:
     refused = cy.post(url(visits[3], "cancel"), {"form_token": TOKEN, "reason": ""})
     assert refused.status_code == 422
     assert 'id="id_reason_error"' in refused.content.decode()
-    assert 'data-testid="late-warning"' not in cy.get(url(visits[3])).content.decode()  # a week ahead
+    ahead = cy.get(url(visits[3])).content.decode()  # a week ahead
+    assert 'data-testid="late-warning"' not in ahead
+    assert "Cancelling from Sun 29 Nov 08:00 (24 hours before the visit) counts as a late cancellation." in ahead
     done = cy.post(url(visits[3], "cancel"), {"form_token": TOKEN, "reason": "Travelling"})
     assert done.status_code == 302
     visits[3].refresh_from_db()

@@ -529,6 +529,7 @@ def _render_appointment(
         "no_show_ok": booked and now >= appointment.starts_at + datetime.timedelta(minutes=rules.no_show_after_minutes),
         "late_cancel": booked and _late_cancel(actor, appointment, now),
         "late_cancel_hours": rules.late_cancel_hours,
+        "late_from": appointment.starts_at - datetime.timedelta(hours=rules.late_cancel_hours),
         "reschedule_from": reschedule_from or _today(actor),
         "reschedule_open": reschedule_from is not None,
         "reschedule_choices": choices,
