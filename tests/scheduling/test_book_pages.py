@@ -206,7 +206,7 @@ def test_series_slot_taken_is_409_with_fresh_proposals(
 ) -> None:
     cy = client_for("cy")
     stale = choices(series_page(cy, iv_plan), "starts")[0]
-    first = datetime.datetime.fromisoformat(stale.split(",")[0])
+    first = datetime.datetime.fromisoformat(stale.split(",")[0].partition("@")[0])
     # Meanwhile the location closes for the morning of the first visit: nothing of the series is booked.
     Closure.objects.create(
         clinic=floor["location"].clinic,

@@ -385,3 +385,59 @@ def test_roles_and_clinics(actors: dict[str, Any], floor: dict[str, Any], patien
     assert booking.access_appointment(actors["aud"], visit.pk) == visit
     with pytest.raises(PermissionDenied):
         booking.cancel(actors["aud"], visit, reason="no")
+
+
+def test_proposals_skip_the_patients_own_visits(actors: dict[str, Any], floor: dict[str, Any], patient: Any) -> None:
+    consult, integration = floor["types"]["consultation"], floor["types"]["integration"]
+    booking.book_visit(
+        actors["cy"], patient=patient, appointment_type=consult, location=floor["location"], starts_at=at(1, "09:00")
+    )
+    found = booking.propose_visits(
+        actors["cy"],
+        appointment_type=integration,
+        location=floor["location"],
+        after=at(1, "08:00"),
+        limit=3,
+        patient=patient,
+    )
+    # 08:00 would run into the 09:00 consultation (50 min + 10 min recovery ends at 09:00: fits);
+    # 08:15 to 09:45 overlap it; the next free start after it is 10:00.
+    assert [p.starts_at for p in found] == [at(1, "08:00"), at(1, "10:00"), at(1, "10:15")]
+
+
+def test_proposals_to_move_a_series_visit_are_all_accepted(
+    actors: dict[str, Any], floor: dict[str, Any], iv_plan: Any
+) -> None:
+    visits = _series(actors, floor, iv_plan)
+    series = _book_series(actors, floor, iv_plan, [v.starts_at for v in visits])
+    last = series.appointments.order_by("starts_at").last()
+    assert last is not None
+    found = booking.propose_visits(
+        actors["cy"],
+        appointment_type=last.appointment_type,
+        location=last.location,
+        after=at(7, "07:00"),
+        limit=40,
+        moving=last,
+    )
+    assert found
+    assert found[0].starts_at == last.starts_at  # its own place counts as free
+    fifth = series.appointments.order_by("starts_at")[4]
+    for proposal in found:
+        assert proposal.starts_at >= fifth.starts_at + datetime.timedelta(hours=48)
+    booking.reschedule(actors["cy"], last, starts_at=found[-1].starts_at)
+
+
+def test_a_series_is_booked_in_the_chairs_proposed(actors: dict[str, Any], floor: dict[str, Any], iv_plan: Any) -> None:
+    visits = _series(actors, floor, iv_plan)
+    chairs = [floor["chairs"][n % 3].pk for n in range(6)]
+    series = booking.book_series(
+        actors["cy"],
+        plan=iv_plan,
+        appointment_type=floor["types"]["iv-infusion"],
+        location=floor["location"],
+        starts=[v.starts_at for v in visits],
+        chairs=chairs,
+    )
+    assert [a.chair_id for a in series.appointments.order_by("starts_at")] == chairs
+    assert [a.session.chair_id for a in series.appointments.order_by("starts_at")] == chairs

@@ -162,7 +162,9 @@ def _series_choices(actor: Actor, options: list[list[Proposal]]) -> list[SeriesC
             visits.append(
                 Choice(label=f"{local:%a %d %b %H:%M}", value=p.starts_at.isoformat(), when=local, where=chair)
             )
-        found.append(SeriesChoice(visits=visits, value=",".join(p.starts_at.isoformat() for p in placed)))
+        # Each visit as "start@chair": the booking takes exactly the chairs shown.
+        value = ",".join(f"{p.starts_at.isoformat()}@{p.chair_id or ''}" for p in placed)
+        found.append(SeriesChoice(visits=visits, value=value))
     return found
 
 
@@ -443,8 +445,8 @@ def _reschedule_choices(
             appointment_type=appointment.appointment_type,
             location=appointment.location,
             after=_day_start(actor, after),
-            plan=appointment.plan if appointment.plan_id else None,
             limit=10,
+            moving=appointment,
         )
     except ValidationError as exc:
         return [], _error_dict(exc)
@@ -562,7 +564,7 @@ def _patient_param(actor: Actor, raw: str | None) -> Patient | None:
     return found
 
 
-def _visit_proposals(actor: Actor, form: VisitSearchForm) -> tuple[list[Choice] | None, bool]:
+def _visit_proposals(actor: Actor, form: VisitSearchForm, patient: Patient) -> tuple[list[Choice] | None, bool]:
     """The first 10 free times for the form's choices: (choices, or None when refused; dosing visit
     without a plan)."""
     data = form.cleaned_data
@@ -583,6 +585,7 @@ def _visit_proposals(actor: Actor, form: VisitSearchForm) -> tuple[list[Choice] 
                 clinician_id=clinician.pk if clinician else None,
             ),
             limit=10,
+            patient=patient,
         )
     except ValidationError as exc:
         _add_errors(form, exc)
@@ -601,7 +604,7 @@ def _render_book(
         # A refusal added to the form (e.g. 409) keeps the fields it did not name: propose again.
         if {"appointment_type", "location"} <= set(form.cleaned_data):
             searched = True
-            choices, needs_plan = _visit_proposals(actor, form)
+            choices, needs_plan = _visit_proposals(actor, form, patient)
     signed_plans = list(
         TreatmentPlan.objects.filter(clinic=actor.clinic, patient=patient, status=PlanStatus.SIGNED).order_by(
             "-signed_at", "-id"
@@ -842,7 +845,8 @@ def _series_post(request: HttpRequest, actor: Actor, plan: TreatmentPlan) -> Htt
             plan=plan,
             appointment_type=cd["appointment_type"],
             location=cd["location"],
-            starts=cd["starts"],
+            starts=[start for start, _ in cd["starts"]],
+            chairs=[chair for _, chair in cd["starts"]],
         )
         first = series.appointments.order_by("starts_at", "id").first()
         return 201, {"series": series.pk, "first": first.pk if first else None, "count": len(cd["starts"])}

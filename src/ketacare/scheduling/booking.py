@@ -272,16 +272,44 @@ def propose_visits(
     plan: TreatmentPlan | None = None,
     pinned: Pinned | None = None,
     limit: int = 10,
+    patient: Patient | None = None,
+    moving: Appointment | None = None,
 ) -> list[Proposal]:
-    """The first `limit` free starts for one visit, from `after` (now at the earliest)."""
+    """The first `limit` free starts for one visit, from `after` (now at the earliest).
+
+    With `patient`, times when the patient already has a visit are skipped. With `moving` (a booked
+    visit to move), its own places count as free, its patient's other visits are skipped, and for a
+    visit of a series only times that keep the series' interval and window are proposed: what is
+    offered is what `reschedule` accepts.
+    """
     require(actor, Perm.SCHEDULE_VIEW)
     _check_type(actor, appointment_type)
     _check_location(actor, location)
     after = max(_aware(after, "after"), timezone.now())
     until = until or after + datetime.timedelta(days=SEARCH_DAYS)
-    protocol = _protocol_of(plan, None) if plan is not None else None
+    if moving is not None:
+        patient = moving.patient
+        plan = moving.plan
+    protocol = _protocol_of(plan, moving.session if moving is not None else None) if plan or moving else None
     shape = shape_of(appointment_type, location, protocol)
-    needs = needs_for(shape, start=after, end=until, pinned=pinned or Pinned())
+    exclude = (moving.pk,) if moving is not None else ()
+    needs = needs_for(shape, start=after, end=until, pinned=pinned or Pinned(), exclude_appointment_ids=exclude)
+    busy_patient: list[tuple[datetime.datetime, datetime.datetime]] = []
+    if patient is not None:
+        busy_patient = list(
+            Appointment.objects.live()
+            .filter(patient=patient, held_until__gt=after, starts_at__lt=until + shape.held)
+            .exclude(pk__in=list(exclude))
+            .values_list("starts_at", "held_until")
+        )
+
+    keeps_series = _series_keeper(actor, moving) if moving is not None else None
+
+    def acceptable(fit: slots.Fit) -> bool:
+        if any(s < fit.end and fit.start < e for s, e in busy_patient):
+            return False
+        return keeps_series is None or keeps_series(fit.start)
+
     step = _step(actor)
     found: list[Proposal] = []
     cursor = after
@@ -289,7 +317,8 @@ def propose_visits(
         fit = slots.first_fit(needs, shape.held, after=cursor, until=until, step=step)
         if fit is None:
             break
-        found.append(_proposal(shape, fit))
+        if acceptable(fit):
+            found.append(_proposal(shape, fit))
         cursor = fit.start + step
     return found
 
@@ -609,9 +638,11 @@ def book_series(
     appointment_type: AppointmentType,
     location: Location,
     starts: Sequence[datetime.datetime],
+    chairs: Sequence[int | None] | None = None,
     notes: str = "",
 ) -> Series:
-    """Book the plan's next `len(starts)` visits at those times, all or nothing.
+    """Book the plan's next `len(starts)` visits at those times, all or nothing; with `chairs`, each
+    visit in that chair or room (as proposed), else any free one.
 
     Each start must be at least the protocol's minimum interval after the one before, and all within
     its window (the first visit's local day is day 0). If any visit is not free, nothing is booked
@@ -623,6 +654,15 @@ def book_series(
     _check_plan(actor, plan, appointment_type)
     if not starts:
         raise ValidationError({"starts": "Choose the visits' times."})
+    if chairs is not None and len(chairs) != len(starts):
+        raise ValidationError({"chairs": "Give one chair (or none) for each visit."})
+    pins = [Pinned(chair_id=c) for c in chairs] if chairs is not None else [Pinned()] * len(starts)
+    for pin in pins:
+        if (
+            pin.chair_id is not None
+            and not Resource.objects.filter(pk=pin.chair_id, clinic=actor.clinic, location=location).exists()
+        ):
+            raise ValidationError({"chairs": "Choose chairs or rooms at this location."})
     starts = [_aware(s, "starts") for s in starts]
     if any(b <= a for a, b in itertools.pairwise(starts)):
         raise ValidationError({"starts": "The visits must be in order, each after the one before."})
@@ -665,7 +705,7 @@ def book_series(
                         appointment_type=appointment_type,
                         location=location,
                         starts_at=start,
-                        pinned=Pinned(),
+                        pinned=pins[n - 1],
                         plan=plan,
                         order=None,
                         series=series,
@@ -739,6 +779,33 @@ def _check_series_move(actor: Actor, appointment: Appointment, starts_at: dateti
             raise ValidationError(
                 {"starts_at": f"The series must stay within {series.window_days} days of its first visit."}
             )
+
+
+def _series_keeper(actor: Actor, appointment: Appointment) -> Callable[[datetime.datetime], bool] | None:
+    """Whether a new start keeps the visit's series valid (the rule `_check_series_move` enforces),
+    read once for many candidate starts."""
+    series = appointment.series
+    if series is None:
+        return None
+    before, after = _series_neighbours(appointment)
+    interval = datetime.timedelta(hours=series.min_interval_hours or 0)
+    others = list(
+        Appointment.objects.live().filter(series=series).exclude(pk=appointment.pk).values_list("starts_at", flat=True)
+    )
+    deadline = _deadline(actor, series.window_days)
+
+    def keeps(start: datetime.datetime) -> bool:
+        if before is not None and start < before.starts_at + interval:
+            return False
+        if after is not None and after.starts_at < start + interval:
+            return False
+        if deadline is not None:
+            starts = sorted([*others, start])
+            if starts[-1] > deadline(starts[0]):
+                return False
+        return True
+
+    return keeps
 
 
 def reschedule(

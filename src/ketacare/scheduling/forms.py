@@ -146,9 +146,18 @@ class BookSeriesForm(SeriesSearchForm):
         widget=forms.HiddenInput, error_messages={"required": "Choose one of the proposed series."}
     )
 
-    def clean_starts(self) -> list[datetime.datetime]:
+    def clean_starts(self) -> list[tuple[datetime.datetime, int | None]]:
+        """`start@chair` per visit (the chair may be empty); a bare start is accepted too."""
         text = str(self.cleaned_data.get("starts") or "")
-        return [_parse_start(part) for part in text.split(",") if part.strip()]
+        visits = []
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            start, _, chair = part.strip().partition("@")
+            if chair and not chair.isdigit():
+                raise forms.ValidationError("Choose one of the proposed series.")
+            visits.append((_parse_start(start), int(chair) if chair else None))
+        return visits
 
 
 class CancelForm(StyledFormMixin, forms.Form):
