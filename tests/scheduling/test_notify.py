@@ -201,3 +201,26 @@ def test_without_clinic_fasting_values_the_clinic_will_tell() -> None:
     assert prep.fasting_lines(Fake()) == [prep.NO_FASTING_VALUES]  # type: ignore[arg-type]
     assert prep.duration_words(90) == "1 hour 30 minutes"
     assert prep.duration_words(45) == "45 minutes"
+
+
+def test_a_spravato_confirmation_gives_the_driving_rule_and_no_drug_name_by_text(
+    actors: dict[str, Any], spravato_plan: Any, floor: dict[str, Any]
+) -> None:
+    Patient.objects.filter(pk=spravato_plan.patient_id).update(email="sam@example.org")
+    visit = booking.book_visit(
+        actors["cy"],
+        patient=Patient.objects.get(pk=spravato_plan.patient_id),
+        appointment_type=floor["types"]["spravato"],
+        location=floor["location"],
+        starts_at=at(2, "10:00"),
+        plan=spravato_plan,
+    )
+    confirmation = messages_of(visit, kind=MessageKind.CONFIRMATION)
+    email = next(m for m in confirmation if m.channel == Channel.EMAIL)
+    sms = next(m for m in confirmation if m.channel == Channel.SMS)
+    assert prep.SPRAVATO_ESCORT in email.body
+    assert prep.SPRAVATO_ESCORT in sms.body
+    assert "Hello Sam" in email.body
+    for word in ("spravato", "esketamine", "ketamine", "depression"):
+        assert word not in sms.body.lower()
+    assert prep.MEDICINES in email.body
