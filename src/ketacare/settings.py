@@ -210,6 +210,9 @@ TASKS = {
 KETACARE_BASE_URL = env_str("KETACARE_BASE_URL", "http://127.0.0.1:8000")
 # Text messages go through this class (`send(to, body)`); the default writes them to the log.
 KETACARE_SMS_SENDER = env_str("KETACARE_SMS_SENDER", "ketacare.measures.sms.LogSmsSender")
+# Shared secret the SMS provider sends in X-KetaCare-Webhook-Secret with patients' text replies
+# (/visit/sms-reply/); empty: the webhook answers 404.
+KETACARE_SMS_WEBHOOK_SECRET = env_str("KETACARE_SMS_WEBHOOK_SECRET", "")
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -116,7 +116,7 @@ def record_system(
     )
 
 
-PATIENT_CHANNELS = {"link": "secure link", "kiosk": "clinic tablet"}
+PATIENT_CHANNELS = {"link": "secure link", "kiosk": "clinic tablet", "sms": "text message"}
 
 
 def record_patient(
