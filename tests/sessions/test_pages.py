@@ -46,18 +46,10 @@ def test_roles_without_check_in_cannot_check_in(client_for, iv_session, key):
     assert iv_session.state == State.SCHEDULED
 
 
-def test_booking_the_next_session_of_a_signed_plan_once(client_for, iv_plan, chair):
-    cy = client_for("cy")
-    form = {
-        "plan": iv_plan.pk,
-        "date": "2026-11-27",
-        "time": "10:30",
-        "chair": chair.pk,
-        "form_token": "5f0c8f9e-8d0b-4d0e-9a51-7a1f3c1b2d40",
-    }
-    assert cy.post("/sessions/book/", form).status_code == 302
-    assert cy.post("/sessions/book/", form).status_code == 302  # a double click
-    assert TreatmentSession.objects.filter(plan=iv_plan).count() == 1
+def test_today_sends_booking_to_the_schedule(client_for, iv_session):
+    page = client_for("cy").get("/sessions/")
+    assert 'data-testid="book-in-schedule"' in page.content.decode()
+    assert client_for("cy").post("/sessions/book/", {"plan": iv_session.plan_id}).status_code == 404
 
 
 def test_cancel_needs_a_reason_and_a_cancelled_session_answers_409(client_for, iv_session):
@@ -140,4 +132,4 @@ def test_the_charts_sessions_tab(client_for, iv_session, django_assert_max_num_q
 @pytest.mark.parametrize("key", ["ivy", "aud"])
 def test_roles_without_the_floor_do_not_see_todays_sessions(client_for, iv_session, key):
     assert client_for(key).get("/sessions/").status_code == 403
-    assert client_for(key).post("/sessions/book/", {"plan": iv_session.plan_id}).status_code == 403
+    assert client_for(key).get("/schedule/book/").status_code == 403  # nor book in the schedule

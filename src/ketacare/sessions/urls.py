@@ -6,7 +6,6 @@ from ketacare.sessions import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.today, name="sessions-today"),
-    path("book/", views.book, name="sessions-book"),
     path("patients/<int:patient_id>/", views.patient_sessions, name="sessions-patient"),
     path("patients/<int:patient_id>/order/", views.order, name="sessions-order"),
     path("patients/<int:patient_id>/chart/", views.chart_summary, name="sessions-chart"),

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -31,7 +30,6 @@ from ketacare.audit.models import AuditAction
 from ketacare.audit.record import record
 from ketacare.clinics.models import Location, Resource
 from ketacare.lib.http import form_token
-from ketacare.plans.models import PlanStatus, TreatmentPlan
 from ketacare.sessions import core, gates, monitor_views, rems_views, start_views
 from ketacare.sessions.lifecycle import State, next_states
 from ketacare.sessions.models import ACTIVE_STATES, TreatmentSession
@@ -171,7 +169,7 @@ def chairside(request: HttpRequest, session_id: int) -> HttpResponse:
 @clinic_view(Perm.SESSION_BOARD)
 @require_GET
 def today(request: HttpRequest) -> HttpResponse:
-    """Today's sessions at a location, in time order, with check-in; and booking from a signed plan."""
+    """Today's sessions at a location, in time order, with check-in (booking is the schedule's: issue #8)."""
     actor = actor_of(request)
     location = pick_location(actor, request)
     day = core.clinic_today(actor)
@@ -190,12 +188,6 @@ def today(request: HttpRequest) -> HttpResponse:
     record(
         actor, AuditAction.READ, "session.day_viewed", detail={"location": getattr(location, "pk", None), "day": day}
     )
-    plans = (
-        TreatmentPlan.objects.filter(clinic=actor.clinic, status=PlanStatus.SIGNED)
-        .select_related("patient")
-        .annotate(booked=Count("sessions", filter=~Q(sessions__state=State.CANCELLED)))
-        .order_by("patient__legal_last_name", "patient__legal_first_name")
-    )
     return render(
         request,
         "sessions/today.html",
@@ -204,9 +196,6 @@ def today(request: HttpRequest) -> HttpResponse:
             "location": location,
             "locations": locations_of(actor),
             "day": day,
-            "plans": [p for p in plans if p.booked < max(len(p.planned_sessions), 1)]
-            if actor.can(Perm.SESSION_CHECK_IN)
-            else [],
             "chairs": Resource.objects.filter(location=location, is_active=True).order_by("kind", "name")
             if location
             else [],
@@ -217,41 +206,6 @@ def today(request: HttpRequest) -> HttpResponse:
             "default_time": timezone.localtime(timezone=zone).strftime("%H:%M"),
         },
     )
-
-
-@clinic_view(Perm.SESSION_CHECK_IN)
-@require_POST
-def book(request: HttpRequest) -> HttpResponse:
-    """Book the next session of a signed plan at a time today or later (full scheduling: issue #8)."""
-    actor = actor_of(request)
-    location = pick_location(actor, request)
-    back = reverse("sessions-today") + (f"?location={location.pk}" if location else "")
-    plan = TreatmentPlan.objects.filter(clinic=actor.clinic, pk=request.POST.get("plan") or 0).first()
-    if plan is None:
-        messages.error(request, "Plan: choose a patient's signed plan.")
-        return HttpResponseRedirect(back)
-    try:
-        day = datetime.date.fromisoformat(request.POST.get("date") or core.clinic_today(actor).isoformat())
-        at = datetime.time.fromisoformat(request.POST.get("time") or "")
-    except ValueError:
-        messages.error(request, "Time: enter the date and time of the session.")
-        return HttpResponseRedirect(back)
-    chair = Resource.objects.filter(clinic=actor.clinic, pk=request.POST.get("chair") or 0).first()
-    when = datetime.datetime.combine(day, at, tzinfo=actor.clinic.zone)
-
-    def effect() -> tuple[int, Any]:
-        session = core.create_from_plan(actor, plan, scheduled_at=when, location=location, chair=chair)
-        return 201, session.pk
-
-    try:
-        run_form(actor, request, "session-book", effect)
-    except ValidationError as exc:
-        messages.error(request, errors_text(exc))
-    except IdempotencyConflict:
-        messages.error(request, "This form was already submitted with other values; reload the page.")
-    else:
-        messages.success(request, f"Booked {plan.patient.display_name} at {at:%H:%M}.")
-    return HttpResponseRedirect(back)
 
 
 def _step(
