@@ -432,6 +432,9 @@ def _clinic_object(model: Any, pk: int | None, field: str, message: str, **scope
 
 @router.post("", response=ACTION_RESPONSES, summary="Book from a signed plan, or order a one-off session")
 def book(request: HttpRequest, payload: BookIn, idempotency_key: str | None = KEY) -> Any:
+    """Creates the treatment session only: it holds no chair, room or nurse on the schedule. To book
+    a visit with its chair, staff and recovery time held (or a whole series), use
+    `POST /api/v1/scheduling/appointments` or `/api/v1/scheduling/series`, which create the session."""
     actor = actor_of(request)
     plan: TreatmentPlan | None = None
     patient: Patient | None = None
