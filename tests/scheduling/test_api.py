@@ -187,6 +187,17 @@ def test_types_and_slots(api_client_for, floor, follow_up, visit):
     assert moment(later[0]["starts_at"]) == at(0, "09:30")
 
 
+def test_slots_for_a_patient_skip_their_own_visits(api_client_for, floor, iv_type, visit, patient):
+    cy = api_client_for("cy")
+    where = {"type": iv_type.pk, "location": floor["location"].pk, "after": iso(at(0, "08:45")), "limit": 1}
+    assert moment(cy.get(f"{API}/slots", where).json()[0]["starts_at"]) == at(0, "08:45")
+    # Jordan's follow-up at 09:00 is inside an infusion from 08:45 (60 minutes and 30 of recovery).
+    mine = cy.get(f"{API}/slots", {**where, "patient": patient.pk}).json()
+    assert moment(mine[0]["starts_at"]) == at(0, "09:30")
+    assert AuditEvent.objects.filter(event_type="schedule.slots_proposed", patient=patient).count() == 1
+    assert cy.get(f"{API}/slots", {**where, "patient": 999999}).status_code == 404
+
+
 def test_slots_refuse_bad_input_per_field(api_client_for, floor, follow_up, personas):
     cy = api_client_for("cy")
     where = {"type": follow_up.pk, "location": floor["location"].pk}
@@ -415,12 +426,14 @@ def test_series_all_or_nothing(api_client_for, actors, make_patient, floor, iv_t
     assert fresh[0]["starts_at"] == starts[0]  # the same first visit, the third moved
     assert fresh[2]["starts_at"] != starts[2]
 
-    booked = post(cy, "/series", {**where, "starts": [v["starts_at"] for v in fresh]}, key="series-2")
+    chosen = {**where, "starts": [v["starts_at"] for v in fresh], "chairs": [v["chair_id"] for v in fresh]}
+    booked = post(cy, "/series", chosen, key="series-2")
     assert booked.status_code == 201, booked.content
     series = booked.json()
     assert [v["sequence"] for v in series["appointments"]] == [1, 2, 3, 4, 5, 6]
+    assert [v["chair_id"] for v in series["appointments"]] == chosen["chairs"]  # the chairs proposed
     assert series["count"] == 6
-    assert post(cy, "/series", {**where, "starts": [v["starts_at"] for v in fresh]}, key="series-2").json() == series
+    assert post(cy, "/series", chosen, key="series-2").json() == series
     assert Series.objects.count() == 1
     assert TreatmentSession.objects.filter(plan=iv_plan).count() == 6
     read = cy.get(f"{API}/series/{series['id']}").json()

@@ -298,6 +298,7 @@ class SlotsQuery(Schema):
     location: int
     after: datetime.datetime | None = None
     until: datetime.datetime | None = None
+    patient: int | None = None
     plan: int | None = None
     chair: int | None = None
     nurse: int | None = None
@@ -310,6 +311,7 @@ def slots(request: HttpRequest, query: Query[SlotsQuery]) -> list[Body]:
     actor = actor_of(request)
     booking.require(actor, Perm.SCHEDULE_VIEW)
     plan = _plan(actor, query.plan)
+    patient = _patient(actor, query.patient) if query.patient is not None else None
     location = _location(actor, query.location)
     pinned = Pinned(
         chair_id=c.pk if (c := _chair(actor, query.chair, location)) else None,
@@ -326,9 +328,19 @@ def slots(request: HttpRequest, query: Query[SlotsQuery]) -> list[Body]:
             plan=plan,
             pinned=pinned,
             limit=query.limit,
+            patient=patient,
         )
     except ValidationError as exc:
         raise _renamed(exc) from exc
+    if plan is None and patient is not None:
+        record(
+            actor,
+            AuditAction.READ,
+            "schedule.slots_proposed",
+            subject=patient,
+            patient=patient,
+            detail={"type": query.type, "found": len(found), "via_api": True},
+        )
     _audit_plan_read(actor, plan, "schedule.slots_proposed", {"type": query.type, "found": len(found)})
     return _proposals(actor, found)
 
@@ -411,6 +423,7 @@ def book(request: HttpRequest, payload: BookIn, idempotency_key: str | None = KE
                         after=payload.starts_at,
                         plan=plan,
                         limit=5,
+                        patient=patient,
                     ),
                 ),
             )
@@ -495,8 +508,8 @@ def reschedule(
                 appointment_type=appointment.appointment_type,
                 location=appointment.location,
                 after=payload.starts_at,
-                plan=appointment.plan,
                 limit=5,
+                moving=appointment,
             ),
         )
 
@@ -573,6 +586,7 @@ def book_series(request: HttpRequest, payload: SeriesIn, idempotency_key: str | 
                 appointment_type=appointment_type,
                 location=location,
                 starts=payload.starts,
+                chairs=payload.chairs,
                 notes=payload.notes,
             )
         except booking.SlotTaken as exc:

@@ -106,12 +106,14 @@ class BookIn(Schema):
 
 
 class SeriesIn(Schema):
-    """The plan's next `len(starts)` visits, all or nothing."""
+    """The plan's next `len(starts)` visits, all or nothing; with `chairs` (one per visit, null for
+    any), each visit in the chair or room proposed for it by GET /series-slots."""
 
     plan: int
     type: int
     location: int
     starts: list[datetime.datetime] = Field(..., min_length=1, max_length=60)
+    chairs: list[int | None] | None = None
     notes: str = Field("", max_length=500)
 
 
