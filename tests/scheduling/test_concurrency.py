@@ -258,6 +258,31 @@ def test_200_simultaneous_staggered_attempts_never_overlap_and_refuse_only_what_
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_without_the_clinic_lock_the_constraints_alone_never_let_two_overlap(
+    clinic, floor, personas, actors, monkeypatch
+):
+    """The advisory lock (`booking._serialise`) only makes bookings take turns; safety is the
+    database's. Without the lock, simultaneous bookings race into the exclusion constraints: some
+    deadlock or lose and are refused (SlotTaken), and still no two holds overlap."""
+    if connection.vendor != "postgresql":
+        pytest.skip(PG_ONLY)
+    monkeypatch.setattr(booking, "_serialise", lambda actor: None)
+    scene = _scene(clinic, floor, personas)
+    starts = staggered_starts()[:40]
+    random.Random(3).shuffle(starts)
+
+    outcome = book_together(actors["cy"], scene, starts)
+
+    crashes = [(i, _chain(o)) for i, o in enumerate(outcome) if not isinstance(o, int | booking.SlotTaken)]
+    assert crashes == []
+    live = Hold.objects.filter(released_at__isnull=True)
+    assert_no_overlap(list(live.filter(resource=scene["chair"]).values_list("starts_at", "ends_at")), "chair")
+    assert_no_overlap(list(live.filter(staff=scene["nurse"]).values_list("starts_at", "ends_at")), "nurse")
+    assert any(isinstance(o, int) for o in outcome)
+
+
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_database_refuses_an_overlapping_hold_written_by_hand(clinic, floor, personas, actors):
     if connection.vendor != "postgresql":

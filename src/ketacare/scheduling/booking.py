@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -60,6 +60,8 @@ T = TypeVar("T")
 DEFAULT_MIN_INTERVAL_HOURS = 24
 SEARCH_DAYS = 28  # how far ahead proposals look by default
 RETRIES = 4
+# PostgreSQL advisory-lock namespace of bookings (with the clinic's id as the second key).
+BOOKING_LOCK = 0x4B430008
 # Proposed series start at least this far apart, so the choice covers several times and days.
 SERIES_SPREAD = datetime.timedelta(hours=2)
 
@@ -236,10 +238,11 @@ def _proposal(shape: VisitShape, fit: slots.Fit) -> Proposal:
     found: dict[str, int | None] = {"chair": None, "nurse": None, "clinician": None, "onsite": None}
     for key, label in zip(fit.resources, _labels(shape), strict=True):
         found[label] = parse_key(key)[1]
+    zone = shape.location.clinic.zone  # the finder works in UTC; proposals are shown in local time
     return Proposal(
-        starts_at=fit.start,
-        ends_at=fit.start + shape.duration,
-        held_until=fit.start + shape.held,
+        starts_at=fit.start.astimezone(zone),
+        ends_at=(fit.start + shape.duration).astimezone(zone),
+        held_until=(fit.start + shape.held).astimezone(zone),
         chair_id=found["chair"],
         nurse_id=found["nurse"],
         clinician_id=found["clinician"],
@@ -620,11 +623,24 @@ def book_visit(
         notify.booked(appointment)
         return appointment
 
-    return _book(attempt)
+    return _book(actor, attempt)
 
 
-def _book(attempt: Callable[[], T]) -> T:
+def _serialise(actor: Actor) -> None:
+    """On PostgreSQL, one booking of the clinic at a time (a transaction-scoped advisory lock, taken
+    before the calendars are read). Without it, two bookings inserting overlapping holds at the same
+    instant can deadlock inside the exclusion constraints' check (each waits for the other's
+    uncommitted row; PostgreSQL kills one after deadlock_timeout, 1 s); the victim's retries can run
+    out on deadlocks with bookings that then fail themselves, and a free time is refused as taken.
+    The constraints stay the guarantee; SQLite already serialises writers (BEGIN IMMEDIATE)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [BOOKING_LOCK, actor.clinic.pk])
+
+
+def _book(actor: Actor, attempt: Callable[[], T]) -> T:
     with transaction.atomic():
+        _serialise(actor)
         try:
             return _retrying(attempt)
         except IntegrityError as exc:  # the patient's own overlap on PostgreSQL
@@ -727,7 +743,7 @@ def book_series(
             notify.booked(visit)
         return series
 
-    return _book(attempt)
+    return _book(actor, attempt)
 
 
 # --- changing a booked visit -----------------------------------------------------------------------
@@ -858,7 +874,7 @@ def reschedule(
         notify.moved(current)
         return current
 
-    return _book(attempt)
+    return _book(actor, attempt)
 
 
 @transaction.atomic

@@ -13,7 +13,9 @@
   visit plus its buffer. **The database refuses two live holds of the same chair, room or staff
   place that overlap in time**: an exclusion constraint over (resource, period) on PostgreSQL
   (migration 0002); on SQLite every booking runs in a transaction that takes the write lock first
-  and re-checks for overlap inside it (`booking._check_free`). A nurse looks after up to
+  and re-checks for overlap inside it (`booking._fit`). On PostgreSQL bookings of one clinic also
+  take turns (an advisory lock, `booking._serialise`), so simultaneous bookings do not deadlock in
+  the constraints' checks; the constraints remain the guarantee. A nurse looks after up to
   `patients_per_nurse` patients at once: the nurse has that many places (`lane`), each held by one
   patient at a time, so the same constraint bounds the nurse's load.
 """

@@ -5,7 +5,7 @@ with an IntegrityError, which `booking` turns into "this slot was just taken".
 
 SQLite has no exclusion constraints. There every booking runs in a transaction that takes the write
 lock at BEGIN (`transaction_mode = IMMEDIATE`, settings.py) and re-checks for overlap inside it, so
-the check and the insert cannot interleave with another writer's (`booking._check_free`).
+the check and the insert cannot interleave with another writer's (`booking._fit`, read inside the booking transaction).
 """
 
 from django.db import migrations
