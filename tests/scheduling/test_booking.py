@@ -441,3 +441,32 @@ def test_a_series_is_booked_in_the_chairs_proposed(actors: dict[str, Any], floor
     )
     assert [a.chair_id for a in series.appointments.order_by("starts_at")] == chairs
     assert [a.session.chair_id for a in series.appointments.order_by("starts_at")] == chairs
+
+
+def test_a_type_may_be_limited_to_some_rooms(actors: dict[str, Any], floor: dict[str, Any], patient: Any) -> None:
+    integration = floor["types"]["integration"]
+    other_room = floor["room"].__class__.objects.create(
+        clinic=floor["location"].clinic, location=floor["location"], kind="room", name="Integration Room"
+    )
+    integration.resources.set([other_room])
+    found = booking.propose_visits(
+        actors["cy"], appointment_type=integration, location=floor["location"], after=at(1, "07:00"), limit=3
+    )
+    assert {p.chair_id for p in found} == {other_room.pk}
+    visit = booking.book_visit(
+        actors["cy"],
+        patient=patient,
+        appointment_type=integration,
+        location=floor["location"],
+        starts_at=found[0].starts_at,
+    )
+    assert visit.chair_id == other_room.pk
+    with pytest.raises(booking.SlotTaken):
+        booking.book_visit(
+            actors["cy"],
+            patient=patient,
+            appointment_type=integration,
+            location=floor["location"],
+            starts_at=at(1, "14:00"),
+            chair=floor["room"],  # not one of the type's rooms
+        )

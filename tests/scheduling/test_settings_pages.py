@@ -126,6 +126,19 @@ def test_appointment_type_edit_and_defaults(client_for: Any, clinic: Any, person
     bad = client.post(edit, {**data, "form_token": token(), "duration_minutes": 2})
     assert bad.status_code == 422
     assert "Visit length" in bad.content.decode()
+    # Limited to some chairs: a room is refused for a chair type, a chair is kept (and audited).
+    room = Resource.objects.create(
+        clinic=clinic, location=Location.objects.get(clinic=clinic, name="Main Street"), kind="room", name="Room B"
+    )
+    chair = Resource.objects.get(clinic=clinic, name="Chair 1")
+    wrong = client.post(edit, {**data, "form_token": token(), "resources": [room.pk]})
+    assert wrong.status_code == 422
+    assert "Room B is a room; this type occupies a treatment chair." in wrong.content.decode()
+    assert client.post(edit, {**data, "form_token": token(), "resources": [chair.pk]}).status_code == 302
+    assert list(spravato.resources.all()) == [chair]
+    last = AuditEvent.objects.filter(event_type="appointment_type.updated").order_by("-id").first()
+    assert last is not None
+    assert last.detail["changes"]["resources"] == {"old": [], "new": [chair.pk]}
 
 
 def test_opening_hours_add_validate_and_double_submit(client_for: Any, floor: dict[str, Any], clinic: Any) -> None:

@@ -337,6 +337,10 @@ def seed_schedule(clinic: Clinic, users: dict[Role, User], domain: str) -> int:
     settings.patients_per_nurse = 2
     settings.save()
     types = {t.code: t for t in ensure_default_types(clinic)}
+    rooms = Resource.objects.filter(clinic=clinic, kind=Resource.Kind.ROOM)
+    types["integration"].resources.set(rooms.filter(name="Integration Room"))
+    for code in ("consultation", "follow-up"):
+        types[code].resources.set(rooms.filter(name="Consult Room"))
     extra = _extra_staff(clinic, domain)
     lincoln, oak = _hours(clinic, users, extra)
     _closures(clinic, lincoln, users[Role.ADMIN], today)

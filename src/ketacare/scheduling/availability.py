@@ -13,7 +13,8 @@ each with the calendars of its candidates over a time range:
 - a prescriber on site (Spravato): open during a prescriber's hours at the location; never held,
   since one prescriber on site covers every patient there (key `onsite:<id>`).
 
-Busy times are the live holds overlapping the range (three queries in all, whatever the range).
+A type may be limited to some chairs or rooms (`AppointmentType.resources`, e.g. integration therapy
+in the integration room). Busy times are the live holds overlapping the range (one query).
 """
 
 from __future__ import annotations
@@ -215,6 +216,9 @@ def needs_for(
         spaces = Resource.objects.filter(location=location, kind=appointment_type.space, is_active=True).order_by(
             "name", "pk"
         )
+        allowed = list(appointment_type.resources.values_list("pk", flat=True))
+        if allowed:
+            spaces = spaces.filter(pk__in=allowed)
         if pinned.chair_id is not None:
             spaces = spaces.filter(pk=pinned.chair_id)
         calendars = tuple(

@@ -147,6 +147,12 @@ class AppointmentType(models.Model):
         ),
     )
     space = models.CharField(max_length=8, choices=Space.choices, default=Space.CHAIR)
+    resources = models.ManyToManyField(
+        Resource,
+        blank=True,
+        related_name="+",
+        help_text="Only these chairs or rooms (e.g. integration therapy in its room). None: any of the kind.",
+    )
     needs_nurse = models.BooleanField(default=False, help_text="A nurse's place for the visit and its buffer.")
     clinician_role = models.CharField(max_length=12, choices=ClinicianRole.choices, blank=True, default="")
     needs_prescriber_on_site = models.BooleanField(

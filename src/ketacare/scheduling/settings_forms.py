@@ -14,7 +14,7 @@ from django.utils import timezone
 from ketacare.accounts.models import User
 from ketacare.clinics.models import Clinic, Location, Resource
 from ketacare.lib.forms import StyledFormMixin
-from ketacare.scheduling.models import WEEKDAYS, AppointmentType, ScheduleSettings
+from ketacare.scheduling.models import WEEKDAYS, AppointmentType, ScheduleSettings, Space
 
 MAX_REMINDER_HOURS = 24 * 14
 
@@ -77,6 +77,7 @@ class TypeForm(StyledFormMixin, forms.ModelForm):  # type: ignore[type-arg]
             "duration_minutes",
             "buffer_minutes",
             "space",
+            "resources",
             "needs_nurse",
             "clinician_role",
             "needs_prescriber_on_site",
@@ -86,6 +87,7 @@ class TypeForm(StyledFormMixin, forms.ModelForm):  # type: ignore[type-arg]
             "duration_minutes": "Visit length (minutes)",
             "buffer_minutes": "Recovery or observation buffer (minutes)",
             "space": "Occupies",
+            "resources": "Only these chairs or rooms",
             "needs_nurse": "Needs a nurse",
             "clinician_role": "Clinician for the whole visit",
             "needs_prescriber_on_site": "A prescriber must be on site",
@@ -94,6 +96,15 @@ class TypeForm(StyledFormMixin, forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        resources: Any = self.fields["resources"]
+        resources.queryset = (
+            Resource.objects.filter(clinic_id=self.instance.clinic_id, is_active=True)
+            .select_related("location")
+            .order_by("location__name", "kind", "name")
+        )
+        resources.widget = forms.CheckboxSelectMultiple()
+        resources.widget.choices = resources.choices
+        resources.help_text = "None ticked: any chair or room of the kind above, at the visit's location."
         if self.instance.pk and self.instance.is_dosing:
             self.fields["buffer_minutes"].help_text = (
                 "A dosing visit holds its protocol's minimum observation (Spravato: 120 minutes, clinical.md "
@@ -102,6 +113,17 @@ class TypeForm(StyledFormMixin, forms.ModelForm):  # type: ignore[type-arg]
             )
         else:
             self.fields["buffer_minutes"].help_text = "Held after the visit (room turnover). Empty: none."
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        space = str(data.get("space") or Space.CHAIR)
+        wrong = [r for r in data.get("resources") or [] if r.kind != space]
+        if wrong:
+            kind = wrong[0].get_kind_display().lower()
+            self.add_error(
+                "resources", f"{wrong[0].name} is a {kind}; this type occupies {Space(space).label.lower()}."
+            )
+        return data
 
 
 class _ClinicForm(StyledFormMixin, forms.Form):

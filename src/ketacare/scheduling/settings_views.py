@@ -64,6 +64,8 @@ def _snapshot(row: Model) -> dict[str, Any]:
     for key, value in list(values.items()):
         if hasattr(value, "isoformat"):
             values[key] = value.isoformat()
+        elif isinstance(value, list) and value and hasattr(value[0], "pk"):  # many-to-many: ids
+            values[key] = sorted(v.pk for v in value)
     return values
 
 
