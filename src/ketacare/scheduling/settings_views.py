@@ -16,6 +16,7 @@ not clinical records: a removal deletes the row and the audit row keeps what it 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ from ketacare.accounts.idempotency import IdempotencyConflict, fingerprint, run_
 from ketacare.accounts.roles import Perm
 from ketacare.audit.models import AuditAction
 from ketacare.audit.record import diff, record
+from ketacare.clinics.models import Clinic
 from ketacare.lib.http import form_token
 from ketacare.scheduling.defaults import ensure_default_types
 from ketacare.scheduling.models import (
@@ -277,96 +279,108 @@ def type_edit(request: HttpRequest, type_id: int) -> HttpResponse:
     return _page(request, "settings_type", {"form": form, "type": row})
 
 
+@dataclasses.dataclass(frozen=True)
+class RowKind:
+    """One kind of row a settings page lists, adds and removes (opening hours, closures, ...).
+
+    The page's POST `action` is `add-<action>` or `remove-<action>`; the add form renders as
+    `<prefix>_form` with that prefix."""
+
+    action: str
+    prefix: str
+    form: Any
+    add: Callable[[Actor, dict[str, Any]], Any]
+    remove: Callable[[Actor, Any], Any]
+    added: str
+    removed: str
+
+
+def _rows_page(
+    request: HttpRequest,
+    template: str,
+    here: str,
+    kinds: list[RowKind],
+    listed: Callable[[Clinic], dict[str, Any]],
+) -> HttpResponse:
+    """List, add and remove rows of each kind; an add refused names its field (422)."""
+    actor = actor_of(request)
+    clinic = actor.clinic
+    forms = {k.prefix: k.form(clinic=clinic, prefix=k.prefix) for k in kinds}
+    status = 200
+    if request.method == "POST":
+        verb, _, name = request.POST.get("action", "").partition("-")
+        kind = next((k for k in kinds if k.action == name), None)
+        if kind is None or verb not in ("add", "remove"):
+            return HttpResponse("Unknown action.", status=400)
+        if verb == "remove":
+            pk = request.POST.get("id")
+            _submit(request, actor, f"{kind.action}-remove", lambda: kind.remove(actor, pk), kind.removed)
+            return HttpResponseRedirect(reverse(here))
+        form = kind.form(request.POST, clinic=clinic, prefix=kind.prefix)
+        if form.is_valid():
+            data = form.cleaned_data
+            _submit(request, actor, kind.action, lambda: kind.add(actor, data), kind.added)
+            return HttpResponseRedirect(reverse(here))
+        forms[kind.prefix] = form
+        status = 422
+    context = {f"{prefix}_form": form for prefix, form in forms.items()} | listed(clinic)
+    return _page(request, template, context, status=status)
+
+
+HOURS = [
+    RowKind(
+        "opening",
+        "opening",
+        OpeningHoursForm,
+        add_opening_hours,
+        remove_opening_hours,
+        "Opening hours added.",
+        "Opening hours removed.",
+    ),
+    RowKind(
+        "staff",
+        "staff",
+        StaffHoursForm,
+        add_staff_hours,
+        remove_staff_hours,
+        "Staff hours added.",
+        "Staff hours removed.",
+    ),
+]
+CLOSURES = [
+    RowKind("closure", "closure", ClosureForm, add_closure, remove_closure, "Closure added.", "Closure removed."),
+    RowKind("timeoff", "off", TimeOffForm, add_time_off, remove_time_off, "Time off added.", "Time off removed."),
+]
+
+
 @clinic_view(Perm.SCHEDULE_MANAGE)
 @require_http_methods(["GET", "POST"])
 def hours(request: HttpRequest) -> HttpResponse:
-    actor = actor_of(request)
-    clinic = actor.clinic
-    opening = OpeningHoursForm(clinic=clinic, prefix="opening")
-    staff = StaffHoursForm(clinic=clinic, prefix="staff")
-    status = 200
-    if request.method == "POST":
-        action = request.POST.get("action", "")
-        here = reverse("scheduling-settings-hours")
-        if action == "add-opening":
-            opening = OpeningHoursForm(request.POST, clinic=clinic, prefix="opening")
-            if opening.is_valid():
-                data = opening.cleaned_data
-                _submit(request, actor, "opening", lambda: add_opening_hours(actor, data), "Opening hours added.")
-                return HttpResponseRedirect(here)
-            status = 422
-        elif action == "add-staff":
-            staff = StaffHoursForm(request.POST, clinic=clinic, prefix="staff")
-            if staff.is_valid():
-                data = staff.cleaned_data
-                _submit(request, actor, "staff", lambda: add_staff_hours(actor, data), "Staff hours added.")
-                return HttpResponseRedirect(here)
-            status = 422
-        elif action == "remove-opening":
-            pk = request.POST.get("id")
-            _submit(request, actor, "opening-remove", lambda: remove_opening_hours(actor, pk), "Opening hours removed.")
-            return HttpResponseRedirect(here)
-        elif action == "remove-staff":
-            pk = request.POST.get("id")
-            _submit(request, actor, "staff-remove", lambda: remove_staff_hours(actor, pk), "Staff hours removed.")
-            return HttpResponseRedirect(here)
-        else:
-            return HttpResponse("Unknown action.", status=400)
-    context = {
-        "opening_form": opening,
-        "staff_form": staff,
-        "opening_hours": OpeningHours.objects.filter(clinic=clinic)
-        .select_related("location")
-        .order_by("location__name", "weekday", "opens"),
-        "staff_hours": StaffHours.objects.filter(clinic=clinic)
-        .select_related("user", "location")
-        .order_by("user__full_name", "weekday", "starts"),
-    }
-    return _page(request, "settings_hours", context, status=status)
+    def listed(clinic: Clinic) -> dict[str, Any]:
+        return {
+            "opening_hours": OpeningHours.objects.filter(clinic=clinic)
+            .select_related("location")
+            .order_by("location__name", "weekday", "opens"),
+            "staff_hours": StaffHours.objects.filter(clinic=clinic)
+            .select_related("user", "location")
+            .order_by("user__full_name", "weekday", "starts"),
+        }
+
+    return _rows_page(request, "settings_hours", "scheduling-settings-hours", HOURS, listed)
 
 
 @clinic_view(Perm.SCHEDULE_MANAGE)
 @require_http_methods(["GET", "POST"])
 def closures(request: HttpRequest) -> HttpResponse:
-    actor = actor_of(request)
-    clinic = actor.clinic
-    closure = ClosureForm(clinic=clinic, prefix="closure")
-    off = TimeOffForm(clinic=clinic, prefix="off")
-    status = 200
-    if request.method == "POST":
-        action = request.POST.get("action", "")
-        here = reverse("scheduling-settings-closures")
-        if action == "add-closure":
-            closure = ClosureForm(request.POST, clinic=clinic, prefix="closure")
-            if closure.is_valid():
-                data = closure.cleaned_data
-                _submit(request, actor, "closure", lambda: add_closure(actor, data), "Closure added.")
-                return HttpResponseRedirect(here)
-            status = 422
-        elif action == "add-timeoff":
-            off = TimeOffForm(request.POST, clinic=clinic, prefix="off")
-            if off.is_valid():
-                data = off.cleaned_data
-                _submit(request, actor, "timeoff", lambda: add_time_off(actor, data), "Time off added.")
-                return HttpResponseRedirect(here)
-            status = 422
-        elif action == "remove-closure":
-            pk = request.POST.get("id")
-            _submit(request, actor, "closure-remove", lambda: remove_closure(actor, pk), "Closure removed.")
-            return HttpResponseRedirect(here)
-        elif action == "remove-timeoff":
-            pk = request.POST.get("id")
-            _submit(request, actor, "timeoff-remove", lambda: remove_time_off(actor, pk), "Time off removed.")
-            return HttpResponseRedirect(here)
-        else:
-            return HttpResponse("Unknown action.", status=400)
-    now = timezone.now()
-    context = {
-        "closure_form": closure,
-        "off_form": off,
-        "closures": Closure.objects.filter(clinic=clinic, ends_at__gt=now)
-        .select_related("location", "resource__location")
-        .order_by("starts_at"),
-        "time_off": TimeOff.objects.filter(clinic=clinic, ends_at__gt=now).select_related("user").order_by("starts_at"),
-    }
-    return _page(request, "settings_closures", context, status=status)
+    def listed(clinic: Clinic) -> dict[str, Any]:
+        now = timezone.now()
+        return {
+            "closures": Closure.objects.filter(clinic=clinic, ends_at__gt=now)
+            .select_related("location", "resource__location")
+            .order_by("starts_at"),
+            "time_off": TimeOff.objects.filter(clinic=clinic, ends_at__gt=now)
+            .select_related("user")
+            .order_by("starts_at"),
+        }
+
+    return _rows_page(request, "settings_closures", "scheduling-settings-closures", CLOSURES, listed)
