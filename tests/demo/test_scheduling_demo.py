@@ -44,8 +44,12 @@ def test_the_schedule_is_busy_and_never_double_booked(seeded: str) -> None:
 
 def test_todays_floor_is_on_the_calendar(seeded: str) -> None:
     clinic = Clinic.objects.get(slug=DEMO_CLINIC["slug"])
-    today = timezone.localdate(timezone=clinic.zone)
-    sessions = TreatmentSession.objects.filter(clinic=clinic, scheduled_at__date=today).exclude(state="cancelled")
+    midnight = datetime.datetime.combine(
+        timezone.localdate(timezone=clinic.zone), datetime.time.min, tzinfo=clinic.zone
+    )
+    sessions = TreatmentSession.objects.filter(
+        clinic=clinic, scheduled_at__gte=midnight, scheduled_at__lt=midnight + datetime.timedelta(days=1)
+    ).exclude(state="cancelled")
     assert sessions.exists()
     for session in sessions:
         appointment = Appointment.objects.get(session=session)

@@ -3,6 +3,8 @@ patients are on the floor now; the REMS queue has one form overdue and one due."
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.utils import timezone
 
@@ -26,7 +28,10 @@ pytestmark = pytest.mark.django_db
 def test_every_plan_dose_was_given_in_a_signed_session(seeded: str) -> None:
     clinic = Clinic.objects.get(slug=DEMO_CLINIC["slug"])
     sessions = TreatmentSession.objects.filter(clinic=clinic)
-    past = sessions.filter(scheduled_at__date__lt=timezone.localdate(timezone=clinic.zone))
+    midnight = datetime.datetime.combine(
+        timezone.localdate(timezone=clinic.zone), datetime.time.min, tzinfo=clinic.zone
+    )
+    past = sessions.filter(scheduled_at__lt=midnight)  # before today in the clinic's zone
     assert past.count() > 40
     assert set(past.values_list("state", flat=True)) == {State.SIGNED}
     for session in past.prefetch_related("signatures", "doses"):

@@ -351,8 +351,12 @@ def chart_past_session(
 
 def seed_today(clinic: Any, actors: dict[Role, Actor]) -> int:
     """Sessions in progress now at both locations, and two recent Spravato forms (see the module docstring)."""
+    # Today in the clinic's zone (a `__date` lookup would take the UTC date: wrong every evening).
+    midnight = datetime.datetime.combine(
+        timezone.localdate(timezone=clinic.zone), datetime.time.min, tzinfo=clinic.zone
+    )
     if TreatmentSession.objects.filter(
-        clinic=clinic, scheduled_at__date=timezone.localdate(timezone=clinic.zone)
+        clinic=clinic, scheduled_at__gte=midnight, scheduled_at__lt=midnight + datetime.timedelta(days=1)
     ).exists():
         return 0
     rng = random.Random(707)  # noqa: S311 - synthetic demo data
