@@ -470,3 +470,65 @@ def test_a_type_may_be_limited_to_some_rooms(actors: dict[str, Any], floor: dict
             starts_at=at(1, "14:00"),
             chair=floor["room"],  # not one of the type's rooms
         )
+
+
+def test_a_prescribers_order_is_put_on_the_schedule(
+    actors: dict[str, Any], floor: dict[str, Any], patient: Any, iv_version: Any, client_for: Any
+) -> None:
+    from decimal import Decimal
+
+    from ketacare.sessions import core
+
+    order = core.order_session(
+        actors["ada"],
+        patient,
+        protocol_version=iv_version,
+        dose_mg=Decimal("35"),
+        reason="Booster after a relapse",
+        scheduled_at=at(2, "09:00"),
+        location=floor["location"],
+    )
+    assert list(booking.open_orders(patient)) == [order]
+    iv = floor["types"]["iv-infusion"]
+    page = client_for("cy").get(
+        "/schedule/book/",
+        {
+            "patient": patient.pk,
+            "appointment_type": iv.pk,
+            "location": floor["location"].pk,
+            "after": "2026-11-25",
+            "order": order.pk,
+        },
+    )
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "35 mg, ordered" in html  # offered as the visit's order
+    assert 'data-testid="needs-plan"' not in html  # and its free times are proposed
+    assert 'data-testid="proposals"' in html
+    found = booking.propose_visits(
+        actors["cy"], appointment_type=iv, location=floor["location"], after=at(2, "07:00"), order=order, limit=1
+    )
+    assert found[0].held_until - found[0].starts_at == datetime.timedelta(minutes=90)  # the protocol's 30 min
+    visit = booking.book_visit(
+        actors["cy"],
+        patient=patient,
+        appointment_type=iv,
+        location=floor["location"],
+        starts_at=found[0].starts_at,
+        order=order,
+    )
+    order.refresh_from_db()
+    assert visit.session_id == order.pk
+    assert order.scheduled_at == found[0].starts_at
+    assert order.chair_id == visit.chair_id
+    assert list(booking.open_orders(patient)) == []
+    consult = floor["types"]["spravato"]
+    with pytest.raises(ValidationError):
+        booking.book_visit(
+            actors["cy"],
+            patient=patient,
+            appointment_type=consult,
+            location=floor["location"],
+            starts_at=at(3, "09:00"),
+            order=order,
+        )

@@ -569,7 +569,7 @@ def _visit_proposals(actor: Actor, form: VisitSearchForm, patient: Patient) -> t
     without a plan)."""
     data = form.cleaned_data
     kind: AppointmentType = data["appointment_type"]
-    if kind.is_dosing and not data.get("plan"):
+    if kind.is_dosing and not data.get("plan") and not data.get("order"):
         return None, True
     chair, nurse, clinician = data.get("chair"), data.get("nurse"), data.get("clinician")
     try:
@@ -579,6 +579,7 @@ def _visit_proposals(actor: Actor, form: VisitSearchForm, patient: Patient) -> t
             location=data["location"],
             after=_day_start(actor, data.get("after")),
             plan=data.get("plan"),
+            order=data.get("order"),
             pinned=Pinned(
                 chair_id=chair.pk if chair else None,
                 nurse_id=nurse.pk if nurse else None,
@@ -684,6 +685,7 @@ def _book_post(request: HttpRequest, actor: Actor) -> HttpResponse:
             location=data["location"],
             starts_at=chosen["starts_at"],
             plan=data.get("plan"),
+            order=data.get("order"),
             chair=_resource(actor, chosen["chair"]) or data.get("chair"),
             nurse=_member(actor, chosen["nurse"]) or data.get("nurse"),
             clinician=_member(actor, chosen["clinician"]) or data.get("clinician"),

@@ -155,6 +155,30 @@ def _check_plan(actor: Actor, plan: TreatmentPlan, appointment_type: Appointment
     return plan
 
 
+def _check_order(actor: Actor, order: TreatmentSession, appointment_type: AppointmentType) -> TreatmentSession:
+    """A prescriber's one-off order (a session without a plan) waiting for its visit."""
+    if order.clinic_id != actor.clinic.pk:
+        raise Http404("No such order.")
+    if order.plan_id is not None or order.state != State.SCHEDULED.value:
+        raise ValidationError({"order": "Choose a prescriber's order that has not started."})
+    if DOSING_ROUTE.get(Category(appointment_type.category)) != order.route:
+        raise ValidationError(
+            {"appointment_type": f"The order is for {order.get_route_display()}; choose a matching dosing visit type."}
+        )
+    return order
+
+
+def open_orders(patient: Patient) -> QuerySet[TreatmentSession]:
+    """The patient's one-off orders not yet on the schedule (a session with no plan and no visit)."""
+    return TreatmentSession.objects.filter(
+        clinic=patient.clinic,
+        patient=patient,
+        plan__isnull=True,
+        state=State.SCHEDULED.value,
+        appointment__isnull=True,
+    ).order_by("created_at", "pk")
+
+
 def _check_spravato_setting(appointment_type: AppointmentType, location: Location, when: datetime.datetime) -> None:
     """clinical.md §1.3 [REMS-FDA, REMS-OUT]: only a certified setting may administer Spravato."""
     if appointment_type.category != Category.SPRAVATO:
@@ -277,6 +301,7 @@ def propose_visits(
     limit: int = 10,
     patient: Patient | None = None,
     moving: Appointment | None = None,
+    order: TreatmentSession | None = None,
 ) -> list[Proposal]:
     """The first `limit` free starts for one visit, from `after` (now at the earliest).
 
@@ -293,7 +318,8 @@ def propose_visits(
     if moving is not None:
         patient = moving.patient
         plan = moving.plan
-    protocol = _protocol_of(plan, moving.session if moving is not None else None) if plan or moving else None
+        order = moving.session
+    protocol = _protocol_of(plan, order) if plan is not None or order is not None else None
     shape = shape_of(appointment_type, location, protocol)
     exclude = (moving.pk,) if moving is not None else ()
     needs = needs_for(shape, start=after, end=until, pinned=pinned or Pinned(), exclude_appointment_ids=exclude)
@@ -598,6 +624,8 @@ def book_visit(
     if appointment_type.is_dosing:
         if plan is None and order is None:
             raise ValidationError({"plan": "A dosing visit is booked from a signed plan or a prescriber's order."})
+        if order is not None:
+            _check_order(actor, order, appointment_type)
         if plan is not None:
             _check_plan(actor, plan, appointment_type)
             if plan.patient_id != patient.pk:

@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from ketacare.accounts.context import Actor
 from ketacare.accounts.models import User
@@ -20,7 +21,9 @@ from ketacare.clinics.models import Location, Resource
 from ketacare.lib.forms import StyledFormMixin
 from ketacare.patients.models import Patient
 from ketacare.plans.models import PlanStatus, TreatmentPlan
+from ketacare.scheduling.booking import open_orders as booking_orders
 from ketacare.scheduling.models import AppointmentType
+from ketacare.sessions.models import TreatmentSession
 
 
 def staff_of(actor: Actor, roles: tuple[str, ...]) -> QuerySet[User]:
@@ -73,6 +76,12 @@ def parse_choice(value: str) -> dict[str, Any]:
     }
 
 
+class OrderChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: Any) -> str:
+        ordered = timezone.localtime(obj.created_at, obj.clinic.zone)
+        return f"{obj.get_route_display()} · {obj.planned_dose_mg.normalize()} mg, ordered {ordered:%d %b}"
+
+
 class VisitSearchForm(StyledFormMixin, forms.Form):
     """The book page's "show free times" form (GET): type, location, from, plan and pinned places."""
 
@@ -87,6 +96,13 @@ class VisitSearchForm(StyledFormMixin, forms.Form):
         label="Signed plan",
         empty_label="No plan",
         help_text="For a dosing visit: the plan it follows.",
+    )
+    order = OrderChoiceField(
+        queryset=TreatmentSession.objects.none(),
+        required=False,
+        label="Or a prescriber's order",
+        empty_label="No order",
+        help_text="A one-off session a prescriber ordered, not yet on the schedule.",
     )
     chair = ResourceChoiceField(
         queryset=Resource.objects.none(), required=False, label="Chair or room", empty_label="Any"
@@ -103,6 +119,7 @@ class VisitSearchForm(StyledFormMixin, forms.Form):
         fields["plan"].queryset = TreatmentPlan.objects.filter(
             clinic=clinic, patient=patient, status=PlanStatus.SIGNED
         ).order_by("-signed_at", "-id")
+        fields["order"].queryset = booking_orders(patient)
         fields["chair"].queryset = (
             Resource.objects.filter(clinic=clinic, is_active=True, location__is_active=True)
             .select_related("location")
