@@ -532,3 +532,15 @@ def test_a_prescribers_order_is_put_on_the_schedule(
             starts_at=at(3, "09:00"),
             order=order,
         )
+
+
+def test_no_minimum_interval_is_invented(floor: dict[str, Any], iv_plan: Any) -> None:
+    """A protocol without the minimum interval (never on a signed plan) is refused, not given a default."""
+    snapshot = {
+        **iv_plan.protocol_snapshot,
+        "series": {**iv_plan.protocol_snapshot["series"], "min_interval_hours": None},
+    }
+    iv_plan.protocol_snapshot = snapshot  # in memory only: a signed plan is never changed
+    with pytest.raises(ValidationError) as err:
+        booking.series_rule(iv_plan)
+    assert "minimum interval" in str(err.value.message_dict["plan"])

@@ -56,8 +56,6 @@ from ketacare.sessions.models import TreatmentSession
 
 T = TypeVar("T")
 
-# Without a clinic-set minimum interval, visits of a series are at least a day apart.
-DEFAULT_MIN_INTERVAL_HOURS = 24
 SEARCH_DAYS = 28  # how far ahead proposals look by default
 RETRIES = 4
 # PostgreSQL advisory-lock namespace of bookings (with the clinic's id as the second key).
@@ -221,9 +219,11 @@ def series_rule(plan: TreatmentPlan, count: int | None = None) -> SeriesRule:
             raise ValidationError({"count": f"Between 1 and {remaining} visits of this plan are left to book."})
         remaining = count
     hours = protocol.series.min_interval_hours
+    if hours is None:  # a signed plan has every clinic-set value; never invent a clinical interval here
+        raise ValidationError({"plan": "The plan's protocol sets no minimum interval between sessions."})
     return SeriesRule(
         count=remaining,
-        min_interval=datetime.timedelta(hours=DEFAULT_MIN_INTERVAL_HOURS if hours is None else hours),
+        min_interval=datetime.timedelta(hours=hours),
         window_days=protocol.series.window_days,
     )
 
